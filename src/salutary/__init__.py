@@ -1,0 +1,26 @@
+"""salutary: grow a training set from an unlabeled pool with zero human annotation.
+
+Salutary labeling (Xiao & Liu, 2024) gives every unlabeled sample the label whose
+addition is predicted, by the influence function of an L2 logistic model, to lower the
+loss on a labeled validation set most, and adds the most helpful samples round by round.
+"""
+
+from salutary.influence import InfluenceFactors, influence_matrix
+from salutary.loop import ActiveLearningResult, SalutaryLabeler, run_active_learning
+from salutary.model import LogisticModel
+from salutary.strategies import STRATEGIES, Selection, Strategy, get_strategy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "STRATEGIES",
+    "ActiveLearningResult",
+    "InfluenceFactors",
+    "LogisticModel",
+    "SalutaryLabeler",
+    "Selection",
+    "Strategy",
+    "get_strategy",
+    "influence_matrix",
+    "run_active_learning",
+]

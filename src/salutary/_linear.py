@@ -1,0 +1,241 @@
+"""Objective, gradient, Hessian and linear solves for L2 logistic regression.
+
+Shared by :class:`salutary.LogisticModel` (Newton fit) and :mod:`salutary.influence`.
+
+Parameters are held as a matrix ``theta`` of shape ``(k, d1)``: one row per logit, the
+last column the intercept when ``fit_intercept`` (``d1 = d + 1``). Binary problems use a
+single sigmoid logit (``k = 1``), multinomial problems one logit per class (``k = K``).
+With ``k = 1`` the multinomial formulas below reduce exactly to the sigmoid ones once the
+"probability" matrix holds ``sigma(z)`` and the target matrix holds ``y in {0, 1}``, so
+one code path serves both.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+from scipy.sparse.linalg import LinearOperator, cg
+from scipy.special import expit, log_expit, logsumexp, softmax
+
+#: Largest number of parameters for which ``solver="auto"`` builds and factorizes the
+#: Hessian; beyond it, conjugate gradients on Hessian-vector products are used.
+DIRECT_MAX_PARAMS = 4000
+
+
+def linear_scores(X: np.ndarray, theta: np.ndarray, fit_intercept: bool) -> np.ndarray:
+    """Logits ``X W^T + b`` without materializing ``[X, 1]``."""
+    if fit_intercept:
+        return X @ theta[:, :-1].T + theta[:, -1]
+    return X @ theta.T
+
+
+def probabilities(Z: np.ndarray) -> np.ndarray:
+    """Sigmoid of a single logit column, softmax of several."""
+    if Z.shape[1] == 1:
+        return expit(Z)
+    return softmax(Z, axis=1)
+
+
+@dataclass
+class SolveInfo:
+    """How a linear system with the Hessian was solved."""
+
+    solver: str
+    n_iter: int
+    residual: float
+
+
+class LogisticObjective:
+    """``R(theta) = sum_i w_i CE(x_i, y_i) + (l2 / 2) ||W||^2`` on one training set.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    y_index : ndarray of shape (n,)
+        Class indices in ``0 .. n_classes - 1``.
+    n_classes : int
+    l2 : float
+    fit_intercept : bool
+    sample_weight : ndarray of shape (n,) or None
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        y_index: np.ndarray,
+        n_classes: int,
+        l2: float,
+        fit_intercept: bool,
+        sample_weight: np.ndarray | None = None,
+    ) -> None:
+        X = np.asarray(X, dtype=np.float64)
+        n = X.shape[0]
+        self.n_classes = n_classes
+        self.k = 1 if n_classes == 2 else n_classes
+        self.fit_intercept = fit_intercept
+        self.l2 = float(l2)
+        self.Xa = np.hstack([X, np.ones((n, 1))]) if fit_intercept else X
+        self.d1 = self.Xa.shape[1]
+        self.w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
+        y_index = np.asarray(y_index, dtype=np.intp)
+        if self.k == 1:
+            self.Y = (y_index == 1).astype(np.float64)[:, None]
+        else:
+            self.Y = np.zeros((n, self.k))
+            self.Y[np.arange(n), y_index] = 1.0
+        self.mask = np.ones((self.k, self.d1))
+        if fit_intercept:
+            self.mask[:, -1] = 0.0
+        # Unpenalized intercepts of a softmax leave one flat direction: shifting all of
+        # them by the same amount changes no probability. Every gradient we solve against
+        # is orthogonal to it, so adding n n^T makes the system definite without
+        # changing the solution (DESIGN.md, "the singular-Hessian trap").
+        self.null = None
+        if fit_intercept and self.k > 1:
+            null = np.zeros((self.k, self.d1))
+            null[:, -1] = 1.0 / np.sqrt(self.k)
+            self.null = null.ravel()
+
+    @property
+    def n_params(self) -> int:
+        return self.k * self.d1
+
+    def logits(self, theta: np.ndarray) -> np.ndarray:
+        return self.Xa @ theta.T
+
+    def loss(self, theta: np.ndarray) -> float:
+        Z = self.logits(theta)
+        if self.k == 1:
+            z = Z[:, 0]
+            ce = -(self.Y[:, 0] * log_expit(z) + (1.0 - self.Y[:, 0]) * log_expit(-z))
+        else:
+            ce = logsumexp(Z, axis=1) - np.sum(Z * self.Y, axis=1)
+        return float(self.w @ ce + 0.5 * self.l2 * np.sum((self.mask * theta) ** 2))
+
+    def loss_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Objective, its gradient (shape of ``theta``) and the probabilities."""
+        Z = self.logits(theta)
+        P = probabilities(Z)
+        if self.k == 1:
+            z = Z[:, 0]
+            ce = -(self.Y[:, 0] * log_expit(z) + (1.0 - self.Y[:, 0]) * log_expit(-z))
+        else:
+            ce = logsumexp(Z, axis=1) - np.sum(Z * self.Y, axis=1)
+        f = float(self.w @ ce + 0.5 * self.l2 * np.sum((self.mask * theta) ** 2))
+        G = ((P - self.Y) * self.w[:, None]).T @ self.Xa + self.l2 * self.mask * theta
+        return f, G, P
+
+    def hessian(self, P: np.ndarray) -> np.ndarray:
+        """Dense Hessian at probabilities ``P``, built from ``k (k + 1) / 2`` BLAS products.
+
+        Block ``(a, b)`` is ``Xa^T diag(w p_a (delta_ab - p_b)) Xa``; ``l2`` is added on
+        the diagonal entries of the weights (not the intercepts).
+        """
+        k, d1 = self.k, self.d1
+        H = np.empty((k * d1, k * d1))
+        wP = P * self.w[:, None]
+        for a in range(k):
+            for b in range(a, k):
+                c = wP[:, a] * ((1.0 if a == b else 0.0) - P[:, b])
+                block = self.Xa.T @ (self.Xa * c[:, None])
+                H[a * d1 : (a + 1) * d1, b * d1 : (b + 1) * d1] = block
+                if b != a:
+                    H[b * d1 : (b + 1) * d1, a * d1 : (a + 1) * d1] = block.T
+        H[np.diag_indices_from(H)] += self.l2 * self.mask.ravel()
+        return H
+
+    def hvp(self, P: np.ndarray, delta: np.ndarray) -> np.ndarray:
+        """Hessian-vector product, matrix-free, ``O(n k d)``; ``delta`` shaped like theta."""
+        A = self.Xa @ delta.T
+        B = P * (A - np.sum(P * A, axis=1, keepdims=True)) * self.w[:, None]
+        return B.T @ self.Xa + self.l2 * self.mask * delta
+
+    def hessian_diagonal(self, P: np.ndarray) -> np.ndarray:
+        """Diagonal of the Hessian (a Jacobi preconditioner), shaped like theta."""
+        c = P * (1.0 - P) * self.w[:, None]
+        return c.T @ (self.Xa**2) + self.l2 * self.mask
+
+    def solve(
+        self,
+        P: np.ndarray,
+        rhs: np.ndarray,
+        *,
+        solver: str = "auto",
+        tol: float = 1e-10,
+        max_iter: int | None = None,
+        H: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, SolveInfo]:
+        """Solve ``H v = rhs`` (``rhs`` orthogonal to the null direction, if any).
+
+        Parameters
+        ----------
+        P : ndarray
+            Probabilities at which the Hessian is taken.
+        rhs : ndarray, shape of theta
+        solver : {"auto", "direct", "cg"}
+            ``direct`` factorizes the dense Hessian (Cholesky, with a pseudo-inverse
+            fallback when it is singular); ``cg`` runs preconditioned conjugate gradients
+            on Hessian-vector products. ``auto`` picks ``direct`` up to
+            :data:`DIRECT_MAX_PARAMS` parameters.
+        tol : float
+            Relative residual at which CG stops.
+        max_iter : int or None
+            CG iteration cap (default ``10 * n_params``).
+        H : ndarray or None
+            A precomputed dense Hessian, reused by the direct solver.
+        """
+        if solver == "auto":
+            solver = "direct" if self.n_params <= DIRECT_MAX_PARAMS else "cg"
+        b = np.asarray(rhs, dtype=np.float64).ravel()
+        if solver == "direct":
+            if H is None:
+                H = self.hessian(P)
+            A = H if self.null is None else H + np.outer(self.null, self.null)
+            try:
+                v = scipy.linalg.cho_solve(scipy.linalg.cho_factor(A, lower=True), b)
+                used = "direct"
+            except np.linalg.LinAlgError:
+                # Singular beyond the known null direction (e.g. l2 = 0 with collinear
+                # features): the pseudo-inverse gives the minimum-norm solution.
+                v = scipy.linalg.pinvh(H) @ b
+                used = "pinv"
+            res = np.linalg.norm(A @ v - b) / max(np.linalg.norm(b), np.finfo(float).tiny)
+            return v.reshape(self.k, self.d1), SolveInfo(used, 1, float(res))
+        if solver != "cg":
+            raise ValueError(f"solver must be 'auto', 'direct' or 'cg', got {solver!r}")
+
+        shape = (self.k, self.d1)
+        null = self.null
+
+        def matvec(x: np.ndarray) -> np.ndarray:
+            out = self.hvp(P, x.reshape(shape)).ravel()
+            if null is not None:
+                out += null * (null @ x)
+            return out
+
+        diag = self.hessian_diagonal(P).ravel()
+        if null is not None:
+            diag = diag + null**2
+        diag = np.where(diag > 0, diag, 1.0)
+        n = self.n_params
+        op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
+        pre = LinearOperator((n, n), matvec=lambda x: x / diag, dtype=np.float64)
+        count = [0]
+
+        def callback(_: np.ndarray) -> None:
+            count[0] += 1
+
+        maxiter = 10 * n if max_iter is None else max_iter
+        v, info = cg(op, b, rtol=tol, atol=0.0, maxiter=maxiter, M=pre, callback=callback)
+        res = np.linalg.norm(matvec(v) - b) / max(np.linalg.norm(b), np.finfo(float).tiny)
+        if info > 0:
+            warnings.warn(
+                f"conjugate gradients stopped after {count[0]} iterations at relative "
+                f"residual {res:.2e} (tol {tol:.0e})",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return v.reshape(shape), SolveInfo("cg", count[0], float(res))

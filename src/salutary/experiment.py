@@ -1,0 +1,226 @@
+"""The paper's experiment protocol: split, run strategies over seeds, summarize, plot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from salutary.loop import PAPER_L2, run_active_learning
+from salutary.model import LogisticModel
+from salutary.strategies import STRATEGIES
+
+__all__ = [
+    "DEFAULT_STRATEGIES",
+    "Split",
+    "learning_curve_plot",
+    "paper_split",
+    "run_experiment",
+    "summarize",
+]
+
+#: Every strategy of the core, oracle-free first.
+DEFAULT_STRATEGIES: tuple[str, ...] = tuple(STRATEGIES)
+
+
+@dataclass
+class Split:
+    """One seed's data split (features already standardized)."""
+
+    X_labeled: np.ndarray
+    y_labeled: np.ndarray
+    X_pool: np.ndarray
+    y_pool: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+
+def _stratified(X, y, size, seed):
+    try:
+        return train_test_split(X, y, test_size=size, random_state=seed, stratify=y)
+    except ValueError:  # a class too rare to stratify on
+        return train_test_split(X, y, test_size=size, random_state=seed)
+
+
+def paper_split(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed: int,
+    n_initial: int = 300,
+    test_size: float = 0.2,
+    val_size: float = 0.2,
+    standardize: bool = True,
+) -> Split:
+    """Split as in the paper: 20% test, 20% labeled validation, the rest a training pool
+    from which ``n_initial`` labeled samples are drawn (stratified).
+
+    The initial set holds at least one sample of every class in the pool; validation
+    samples of a class absent from the pool are dropped. ``n_initial`` is capped at a
+    quarter of the pool for small datasets. With
+    ``standardize`` the features are scaled by mean and standard deviation of the
+    training pool (labeled + unlabeled features, no labels), then applied to all parts.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    X_rest, X_test, y_rest, y_test = _stratified(X, y, test_size, seed)
+    val_frac = val_size / (1.0 - test_size)
+    X_train, X_val, y_train, y_val = _stratified(X_rest, y_rest, val_frac, seed + 1)
+    n_init = min(n_initial, len(y_train) // 4)
+    # One sample of every class first, so the validation set has no class the model
+    # cannot predict; the rest stratified.
+    rng = np.random.default_rng(seed + 2)
+    classes = np.unique(y_train)
+    first = np.array([rng.choice(np.flatnonzero(y_train == c)) for c in classes])
+    rest = np.setdiff1d(np.arange(len(y_train)), first)
+    n_more = max(n_init - len(first), 0)
+    if n_more:
+        pool_idx, more, _, _ = _stratified(rest, y_train[rest], n_more, seed + 2)
+    else:
+        pool_idx, more = rest, rest[:0]
+    lab_idx = np.concatenate([first, more])
+    X_lab, y_lab = X_train[lab_idx], y_train[lab_idx]
+    X_pool, y_pool = X_train[pool_idx], y_train[pool_idx]
+    # A class seen only in validation/test cannot be learned: drop it from validation.
+    keep = np.isin(y_val, classes)
+    X_val, y_val = X_val[keep], y_val[keep]
+    if standardize:
+        scaler = StandardScaler().fit(np.vstack([X_lab, X_pool]))
+        X_lab, X_pool, X_val, X_test = (scaler.transform(a) for a in (X_lab, X_pool, X_val, X_test))
+    return Split(X_lab, y_lab, X_pool, y_pool, X_val, y_val, X_test, y_test)
+
+
+def _one_run(X, y, strategy, seed, budget, rounds, l2, n_initial) -> pd.DataFrame:
+    split = paper_split(X, y, seed=seed, n_initial=n_initial)
+    result = run_active_learning(
+        split.X_labeled,
+        split.y_labeled,
+        split.X_pool,
+        split.X_val,
+        split.y_val,
+        split.X_test,
+        split.y_test,
+        strategy=strategy,
+        budget=budget,
+        rounds=rounds,
+        seed=seed,
+        y_pool=split.y_pool,
+        model=LogisticModel(l2=l2, warm_start=True),
+    )
+    return result.to_frame()
+
+
+def run_experiment(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    strategies: Sequence[str] = DEFAULT_STRATEGIES,
+    seeds: Sequence[int] = range(5),
+    budget: int = 10,
+    rounds: int = 10,
+    l2: float = PAPER_L2,
+    n_initial: int = 300,
+    n_jobs: int = 1,
+    on_done: Callable[[str, int], None] | None = None,
+) -> pd.DataFrame:
+    """Run every strategy on every seed's :func:`paper_split`; one row per round.
+
+    Every strategy sees the same split and initial labeled set for a given seed, so
+    results are paired across strategies.
+
+    Parameters
+    ----------
+    X, y : array-like
+        The whole dataset.
+    strategies : sequence of str
+    seeds : sequence of int
+    budget, rounds : int
+    l2 : float
+        Penalty of the :class:`LogisticModel`.
+    n_initial : int
+        Initial labeled samples.
+    n_jobs : int
+        Worker processes (joblib); 1 runs in this process.
+    on_done : callable
+        Called as ``on_done(strategy, seed)`` when a run finishes (progress bars).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``strategy, seed, round, n_labeled, accuracy, validation_loss,
+        label_agreement, seconds``.
+    """
+    for s in strategies:
+        if s not in STRATEGIES:
+            raise ValueError(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)}")
+    jobs = [(s, int(seed)) for seed in seeds for s in strategies]
+    frames: list[pd.DataFrame] = []
+    if n_jobs == 1:
+        for s, seed in jobs:
+            frames.append(_one_run(X, y, s, seed, budget, rounds, l2, n_initial))
+            if on_done is not None:
+                on_done(s, seed)
+    else:
+        from joblib import Parallel, delayed
+
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        tasks = (
+            delayed(_one_run)(X, y, s, seed, budget, rounds, l2, n_initial) for s, seed in jobs
+        )
+        for frame in parallel(tasks):
+            frames.append(frame)
+            if on_done is not None:
+                on_done(str(frame["strategy"].iloc[0]), int(frame["seed"].iloc[0]))
+    out = pd.concat(frames, ignore_index=True)
+    order = {s: i for i, s in enumerate(strategies)}
+    out = out.sort_values(
+        ["strategy", "seed", "round"], key=lambda c: c.map(order) if c.name == "strategy" else c
+    )
+    return out.reset_index(drop=True)
+
+
+def summarize(results: pd.DataFrame, value: str = "accuracy") -> pd.DataFrame:
+    """Mean and standard deviation over seeds, one row per strategy and round."""
+    g = results.groupby(["strategy", "round"], sort=False)[value]
+    out = g.agg(["mean", "std", "count"]).reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+def learning_curve_plot(
+    results: pd.DataFrame, path: str | Path, *, title: str = "", budget: int | None = None
+) -> Path:
+    """Mean test accuracy per round with a band of one standard deviation; saves a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = summarize(results)
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for strategy, part in summary.groupby("strategy", sort=False):
+        x = part["round"].to_numpy() * (budget or 1)
+        m, s = part["mean"].to_numpy(), part["std"].to_numpy()
+        style = (
+            "-" if STRATEGIES.get(strategy) and not STRATEGIES[strategy].requires_oracle else "--"
+        )
+        (line,) = ax.plot(x, m, style, marker="o", markersize=3, label=strategy)
+        ax.fill_between(x, m - s, m + s, color=line.get_color(), alpha=0.12)
+    ax.set_xlabel("samples added" if budget else "round")
+    ax.set_ylabel("test accuracy")
+    n_seeds = results["seed"].nunique()
+    ax.set_title(f"{title} (mean ± std over {n_seeds} seeds)" if title else "")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title="solid: no oracle; dashed: true labels", title_fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
