@@ -279,6 +279,9 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
         An oracle-free strategy.
     random_state : int, Generator or None, default=None
         Seeds tie-breaking.
+    callback : callable or None, default=None
+        Called as ``callback(round, labeler)`` after the initial fit (round 0) and after
+        every round, e.g. to drive a progress bar.
 
     Attributes
     ----------
@@ -304,8 +307,10 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
         rounds: int = 10,
         strategy: str | Strategy = "salutary",
         random_state: int | np.random.Generator | None = None,
+        callback: Callable[[int, SalutaryLabeler], None] | None = None,
     ) -> None:
         self.estimator = estimator
+        self.callback = callback
         self.budget = budget
         self.rounds = rounds
         self.strategy = strategy
@@ -361,6 +366,8 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
             self.labeled_iter_[rows] = r
             self.salutary_score_[rows] = scores
             self.validation_loss_.append(_validation_loss(fitted, X_val, y_val))
+            if self.callback is not None:
+                self.callback(r, self)
 
         model = clone(default_model() if self.estimator is None else self.estimator)
         self.estimator_ = _label_loop(

@@ -1,0 +1,155 @@
+"""The labeling loop on a bundled dataset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from salutary import LogisticModel, SalutaryLabeler, influence_matrix, run_active_learning
+from salutary.datasets import load_dataset
+from salutary.experiment import paper_split, run_experiment, summarize
+
+
+@pytest.fixture(scope="module")
+def split():
+    data = load_dataset("wine_quality")
+    return paper_split(data.X, data.y, seed=0, n_initial=150)
+
+
+def _run(split, strategy, *, seed=0, with_truth=True, **kw):
+    kw.setdefault("budget", 10)
+    kw.setdefault("rounds", 3)
+    return run_active_learning(
+        split.X_labeled,
+        split.y_labeled,
+        split.X_pool,
+        split.X_val,
+        split.y_val,
+        split.X_test,
+        split.y_test,
+        strategy=strategy,
+        seed=seed,
+        y_pool=split.y_pool if with_truth else None,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("strategy", ["salutary", "random", "margin"])
+def test_reproducible_by_seed(split, strategy):
+    a, b = _run(split, strategy, seed=3), _run(split, strategy, seed=3)
+    assert a.accuracy == b.accuracy
+    for x, y in zip(a.selected + a.labels, b.selected + b.labels, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_result_shape_and_bookkeeping(split):
+    r = _run(split, "entropy", rounds=4, budget=7)
+    assert len(r.accuracy) == 5 and len(r.validation_loss) == 5
+    assert [len(s) for s in r.selected] == [7] * 4
+    chosen = np.concatenate(r.selected)
+    assert len(np.unique(chosen)) == 28  # never twice across rounds
+    assert r.n_labeled == [len(split.y_labeled) + 7 * i for i in range(5)]
+    # accuracy is the test accuracy of the final model
+    assert r.accuracy[-1] == np.mean(r.model.predict(split.X_test) == split.y_test)
+    frame = r.to_frame()
+    assert list(frame["round"]) == [0, 1, 2, 3, 4]
+
+
+def test_oracle_strategies_get_true_labels(split):
+    for strategy in ("salutary-oracle", "random", "entropy", "margin", "least-confidence"):
+        r = _run(split, strategy)
+        for chosen, labels in zip(r.selected, r.labels, strict=True):
+            np.testing.assert_array_equal(labels, split.y_pool[chosen])
+        assert r.agreement == [1.0] * 3
+
+
+def test_salutary_never_reads_pool_labels(split):
+    blind = _run(split, "salutary", with_truth=False)
+    # Handing it scrambled truth changes nothing but the after-the-fact agreement.
+    scrambled = split.y_pool[np.random.default_rng(0).permutation(len(split.y_pool))]
+    split_scrambled = type(split)(**{**vars(split), "y_pool": scrambled})
+    told = _run(split_scrambled, "salutary")
+    assert blind.accuracy == told.accuracy
+    for a, b in zip(blind.labels, told.labels, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert all(np.isnan(blind.agreement))
+
+
+def test_salutary_labels_are_the_influence_argmax(split):
+    r = _run(split, "salutary", rounds=1)
+    model = LogisticModel(l2=50.0).fit(split.X_labeled, split.y_labeled)
+    I = influence_matrix(model, split.X_labeled, split.X_val, split.y_val, split.X_pool)
+    best = I.max(axis=1)
+    # Wine Quality has duplicate rows, so equal scores may swap places: compare the
+    # scores picked and each picked row's label.
+    np.testing.assert_allclose(np.sort(best[r.selected[0]]), np.sort(best)[-10:], rtol=1e-9)
+    np.testing.assert_array_equal(r.labels[0], model.classes_[I[r.selected[0]].argmax(axis=1)])
+    # the salutary labels differ from the truth somewhere: they are not oracle labels
+    oracle = _run(split, "salutary-oracle", rounds=1)
+    np.testing.assert_array_equal(oracle.selected[0], r.selected[0])
+
+
+def test_errors_are_clear(split):
+    with pytest.raises(ValueError, match="oracle: pass y_pool"):
+        _run(split, "margin", with_truth=False)
+    with pytest.raises(ValueError, match="exceeds the pool"):
+        _run(split, "random", budget=len(split.y_pool), rounds=2)
+    with pytest.raises(ValueError, match="unknown strategy 'best'"):
+        _run(split, "best")
+    one_class = type(split)(**{**vars(split), "y_labeled": np.full(len(split.y_labeled), 5)})
+    with pytest.raises(ValueError, match="single class"):
+        _run(one_class, "random")
+    bad_val = type(split)(**{**vars(split), "y_val": np.full(len(split.y_val), 42)})
+    with pytest.raises(ValueError, match="never seen"):
+        _run(bad_val, "salutary")
+
+
+def test_labeler_follows_semi_supervised_convention(split):
+    X = np.vstack([split.X_labeled, split.X_pool])
+    y = np.concatenate([split.y_labeled, np.full(len(split.y_pool), -1)])
+    rounds_seen = []
+    lab = SalutaryLabeler(
+        budget=10, rounds=3, random_state=0, callback=lambda r, _: rounds_seen.append(r)
+    ).fit(X, y, split.X_val, split.y_val)
+    assert rounds_seen == [0, 1, 2, 3]
+    n0 = len(split.y_labeled)
+    assert np.all(lab.labeled_iter_[:n0] == 0)
+    assert np.sum(lab.labeled_iter_ > 0) == 30
+    assert np.all(lab.transduction_[lab.labeled_iter_ == -1] == -1)
+    # Same rows and labels as the loop's salutary strategy on the same data.
+    ref = _run(split, "salutary", with_truth=False)
+    got = np.flatnonzero(lab.labeled_iter_ > 0) - n0
+    np.testing.assert_array_equal(np.sort(got), np.sort(np.concatenate(ref.selected)))
+    order = np.argsort(np.concatenate(ref.selected))
+    np.testing.assert_array_equal(
+        lab.transduction_[n0 + np.sort(got)], np.concatenate(ref.labels)[order]
+    )
+    assert lab.predict(split.X_test).shape == split.y_test.shape
+    with pytest.raises(ValueError, match="needs an oracle"):
+        SalutaryLabeler(strategy="margin").fit(X, y, split.X_val, split.y_val)
+
+
+def test_experiment_pairs_strategies_on_the_same_split():
+    data = load_dataset("breast_cancer")
+    res = run_experiment(
+        data.X, data.y, strategies=["random", "salutary"], seeds=[0, 1], rounds=2, n_initial=40
+    )
+    assert len(res) == 2 * 2 * 3
+    start = res[res["round"] == 0].pivot(index="seed", columns="strategy", values="accuracy")
+    np.testing.assert_array_equal(start["random"], start["salutary"])
+    s = summarize(res)
+    assert set(s.columns) >= {"strategy", "round", "mean", "std"}
+    assert (s["count"] == 2).all()
+
+
+def test_paper_split_proportions_and_determinism():
+    data = load_dataset("wine_quality")
+    a = paper_split(data.X, data.y, seed=4)
+    b = paper_split(data.X, data.y, seed=4)
+    np.testing.assert_array_equal(a.X_pool, b.X_pool)
+    n = len(data.y)
+    assert len(a.y_test) == pytest.approx(0.2 * n, abs=2)
+    assert len(a.y_labeled) == 300
+    assert set(np.unique(a.y_val)) <= set(np.unique(a.y_labeled))
+    total = len(a.y_labeled) + len(a.y_pool) + len(a.y_val) + len(a.y_test)
+    assert n - total <= 2  # only validation rows of a class absent from the pool dropped
