@@ -204,3 +204,11 @@ def test_cg_reports_iterations_and_residual(make_data):
     assert f.solve_info_.solver == "cg"
     assert 0 < f.solve_info_.n_iter <= 10 * f.factors_.size
     assert f.solve_info_.residual < 1e-9
+
+
+def test_auto_solver_choice_follows_operation_count():
+    from salutary._linear import choose_solver
+
+    assert choose_solver(300, 7, 12) == "direct"  # Wine Quality under the paper protocol
+    assert choose_solver(2000, 10, 101) == "cg"  # building the Hessian would dominate
+    assert choose_solver(50, 10, 500) == "cg"  # beyond 4,000 parameters: always CG

@@ -20,9 +20,26 @@ import scipy.linalg
 from scipy.sparse.linalg import LinearOperator, cg
 from scipy.special import expit, log_expit, logsumexp, softmax
 
-#: Largest number of parameters for which ``solver="auto"`` builds and factorizes the
-#: Hessian; beyond it, conjugate gradients on Hessian-vector products are used.
+#: Largest number of parameters for which ``solver="auto"`` may build and factorize the
+#: Hessian; beyond it, conjugate gradients on Hessian-vector products are always used.
 DIRECT_MAX_PARAMS = 4000
+
+#: Conjugate-gradient iterations assumed when ``solver="auto"`` compares costs.
+_CG_ITERATIONS_GUESS = 100
+
+
+def choose_solver(n: int, k: int, d1: int) -> str:
+    """``"direct"`` or ``"cg"``, whichever needs fewer floating-point operations.
+
+    The dense Hessian costs about ``n d1^2 k (k + 1)`` to build and ``(k d1)^3 / 3`` to
+    factorize; a CG iteration costs about ``4 n k d1`` (two products with the data).
+    """
+    p = k * d1
+    if p > DIRECT_MAX_PARAMS:
+        return "cg"
+    direct = n * d1 * d1 * k * (k + 1) + p**3 / 3
+    cg_cost = 4 * n * p * _CG_ITERATIONS_GUESS
+    return "direct" if direct <= cg_cost else "cg"
 
 
 def linear_scores(X: np.ndarray, theta: np.ndarray, fit_intercept: bool) -> np.ndarray:
@@ -178,8 +195,8 @@ class LogisticObjective:
         solver : {"auto", "direct", "cg"}
             ``direct`` factorizes the dense Hessian (Cholesky, with a pseudo-inverse
             fallback when it is singular); ``cg`` runs preconditioned conjugate gradients
-            on Hessian-vector products. ``auto`` picks ``direct`` up to
-            :data:`DIRECT_MAX_PARAMS` parameters.
+            on Hessian-vector products. ``auto`` picks the cheaper by an operation count
+            (:func:`choose_solver`), and ``cg`` beyond :data:`DIRECT_MAX_PARAMS` parameters.
         tol : float
             Relative residual at which CG stops.
         max_iter : int or None
@@ -188,7 +205,7 @@ class LogisticObjective:
             A precomputed dense Hessian, reused by the direct solver.
         """
         if solver == "auto":
-            solver = "direct" if self.n_params <= DIRECT_MAX_PARAMS else "cg"
+            solver = choose_solver(self.Xa.shape[0], self.k, self.d1)
         b = np.asarray(rhs, dtype=np.float64).ravel()
         if solver == "direct":
             if H is None:

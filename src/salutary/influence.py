@@ -76,8 +76,8 @@ class InfluenceFactors(BaseEstimator):
     solver : {"auto", "direct", "cg"}, default="auto"
         ``direct``: Cholesky of the dense Hessian (plus the rank-one fix of the intercept
         null space), ``O((k d)^3)``. ``cg``: preconditioned conjugate gradients on
-        matrix-free Hessian-vector products, ``O(n k d)`` per iteration. ``auto`` uses
-        ``direct`` up to 4,000 parameters.
+        matrix-free Hessian-vector products, ``O(n k d)`` per iteration. ``auto`` picks
+        the one with the smaller operation count, and ``cg`` beyond 4,000 parameters.
     tol : float, default=1e-10
         Relative residual at which conjugate gradients stop.
     max_iter : int or None, default=None
@@ -182,7 +182,7 @@ class InfluenceFactors(BaseEstimator):
         P = probabilities(Z)
         return np.sum(P * S, axis=1, keepdims=True) - S
 
-    def score(self, X_pool: np.ndarray, *, chunk_size: int = 65536) -> np.ndarray:
+    def score(self, X_pool: np.ndarray, *, chunk_size: int = 4096) -> np.ndarray:
         """Influence matrix of shape ``(n_pool, n_classes)``, columns in ``classes_`` order.
 
         Entry ``[j, c]`` is the first-order predicted decrease of the summed validation
@@ -196,7 +196,7 @@ class InfluenceFactors(BaseEstimator):
         return out
 
     def best_labels(
-        self, X_pool: np.ndarray, *, chunk_size: int = 65536
+        self, X_pool: np.ndarray, *, chunk_size: int = 4096
     ) -> tuple[np.ndarray, np.ndarray]:
         """Salutary label (class index into ``classes_``) and its influence, per sample.
 
