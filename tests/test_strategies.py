@@ -10,13 +10,18 @@ from scipy.stats import entropy
 
 from salutary import LogisticModel, influence_matrix
 from salutary.strategies import (
+    ISAL,
     STRATEGIES,
+    BadgeSampling,
+    CoreSetSampling,
     EntropySampling,
     LeastConfidenceSampling,
     MarginSampling,
+    PredictedInfluence,
     RandomSampling,
     SalutaryLabeling,
     SalutaryOracle,
+    SelfTraining,
     Strategy,
     top_k,
 )
@@ -170,6 +175,101 @@ class TestSalutaryOracle(StrategyTemplate):
         a = _select(SalutaryLabeling(), round_data, 15, seed=3)
         b = _select(self.make(), round_data, 15, seed=3)
         np.testing.assert_array_equal(a.indices, b.indices)
+
+
+class TestSelfTraining(StrategyTemplate):
+    strategy_class = SelfTraining
+
+    def test_most_confident_with_predicted_labels(self, round_data):
+        proba = _proba(round_data)
+        sel = _select(self.make(), round_data, 10, seed=0)
+        np.testing.assert_array_equal(sel.indices, np.argsort(-proba.max(axis=1))[:10])
+        np.testing.assert_array_equal(
+            sel.labels, round_data["model"].classes_[proba[sel.indices].argmax(axis=1)]
+        )
+
+
+def _gradient_embedding(d):
+    """Materialized BADGE embeddings (p - e_yhat) kron [x, 1]."""
+    p = _proba(d)
+    r = p - np.eye(p.shape[1])[p.argmax(axis=1)]
+    xa = np.hstack([d["X_pool"], np.ones((len(p), 1))])
+    return (r[:, :, None] * xa[:, None, :]).reshape(len(p), -1)
+
+
+class TestBadge(StrategyTemplate):
+    strategy_class = BadgeSampling
+
+    def test_first_center_is_the_largest_gradient(self, round_data):
+        g = _gradient_embedding(round_data)
+        sel = _select(self.make(), round_data, 5, seed=0)
+        assert sel.indices[0] == np.argmax(np.linalg.norm(g, axis=1))
+        np.testing.assert_allclose(sel.scores, np.linalg.norm(g[sel.indices], axis=1))
+
+    def test_never_picks_a_copy_of_a_center(self, round_data):
+        # Pool = 40 distinct rows, each present 3 times: copies sit at distance 0.
+        d = dict(round_data, X_pool=np.repeat(round_data["X_pool"][:40], 3, axis=0))
+        for seed in range(5):
+            sel = _select(self.make(), d, 30, seed=seed)
+            assert len(np.unique(sel.indices // 3)) == 30
+
+    def test_sampling_follows_squared_distances(self, round_data):
+        # Second pick: P(j) proportional to ||g_j - g_first||^2, checked by frequency.
+        d = dict(round_data, X_pool=round_data["X_pool"][:12])
+        g = _gradient_embedding(d)
+        first = np.argmax(np.linalg.norm(g, axis=1))
+        w = np.sum((g - g[first]) ** 2, axis=1)
+        counts = np.zeros(12)
+        for seed in range(3000):
+            counts[_select(self.make(), d, 2, seed=seed).indices[1]] += 1
+        np.testing.assert_allclose(counts / counts.sum(), w / w.sum(), atol=0.03)
+
+
+class TestCoreSet(StrategyTemplate):
+    strategy_class = CoreSetSampling
+
+    def test_matches_brute_force_k_center(self, round_data):
+        from scipy.spatial.distance import cdist
+
+        d = round_data
+        centers = list(d["X_train"])
+        picks = []
+        for _ in range(8):
+            dist = cdist(d["X_pool"], np.array(centers)).min(axis=1)
+            dist[picks] = -1
+            j = int(np.argmax(dist))
+            picks.append(j)
+            centers.append(d["X_pool"][j])
+        sel = _select(self.make(), d, 8, seed=0)
+        np.testing.assert_array_equal(sel.indices, picks)
+
+
+class TestISAL(StrategyTemplate):
+    strategy_class = ISAL
+
+    def test_influence_at_predicted_label(self, round_data):
+        d = round_data
+        I = influence_matrix(d["model"], d["X_train"], d["X_val"], d["y_val"], d["X_pool"])
+        pred = _proba(d).argmax(axis=1)
+        score = I[np.arange(len(pred)), pred]
+        sel = _select(self.make(), d, 10, seed=0)
+        np.testing.assert_array_equal(sel.indices, np.argsort(-score)[:10])
+
+
+class TestPredictedInfluence(StrategyTemplate):
+    strategy_class = PredictedInfluence
+
+    def test_tree_trained_on_training_set_influence(self, round_data):
+        from sklearn.tree import DecisionTreeRegressor
+
+        d = round_data
+        I = influence_matrix(d["model"], d["X_train"], d["X_val"], d["y_val"], d["X_train"])
+        target = I[np.arange(len(d["y_train"])), d["y_train"]]
+        state = int(np.random.default_rng(4).integers(np.iinfo(np.int32).max))
+        tree = DecisionTreeRegressor(min_samples_leaf=5, random_state=state)
+        score = tree.fit(d["X_train"], target).predict(d["X_pool"])
+        sel = _select(self.make(), d, 10, seed=4)
+        np.testing.assert_allclose(np.sort(sel.scores), np.sort(score)[-10:])
 
 
 def test_template_covers_every_registered_strategy():

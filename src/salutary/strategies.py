@@ -19,14 +19,19 @@ from sklearn.base import BaseEstimator
 from salutary.influence import InfluenceFactors
 
 __all__ = [
+    "ISAL",
     "STRATEGIES",
+    "BadgeSampling",
+    "CoreSetSampling",
     "EntropySampling",
     "LeastConfidenceSampling",
     "MarginSampling",
+    "PredictedInfluence",
     "RandomSampling",
     "SalutaryLabeling",
     "SalutaryOracle",
     "Selection",
+    "SelfTraining",
     "Strategy",
     "get_strategy",
     "top_k",
@@ -217,15 +222,181 @@ class SalutaryOracle(SalutaryLabeling):
         return Selection(indices=sel.indices, scores=sel.scores, labels=None)
 
 
+class SelfTraining(Strategy):
+    """Self-training: the most confident pool samples, with the model's predicted labels.
+
+    No oracle. The classic oracle-free baseline: it adds what the model already believes,
+    which reinforces its mistakes as readily as its successes.
+    """
+
+    requires_oracle = False
+    name = "self-training"
+
+    def select(self, model, X_train, y_train, X_pool, budget, *, rng, **_):
+        proba = model.predict_proba(X_pool)
+        conf = proba.max(axis=1)
+        idx = top_k(conf, budget, rng)
+        return Selection(indices=idx, scores=conf[idx], labels=model.classes_[proba[idx].argmax(1)])
+
+
+def _augment(X: np.ndarray) -> np.ndarray:
+    return np.hstack([X, np.ones((X.shape[0], 1), dtype=X.dtype)])
+
+
+class BadgeSampling(Strategy):
+    """BADGE (Ash et al., 2020): k-means++ seeding on gradient embeddings (oracle labels).
+
+    The embedding of ``x`` is the gradient of the loss at the model's predicted label,
+    ``(p - e_yhat) (x) [x, 1]``, which is large for uncertain samples and points in
+    diverse directions for diverse ones. Distances between these Kronecker products are
+    computed from the two factors, never materializing the ``K (D + 1)`` embeddings.
+    """
+
+    name = "badge"
+
+    def select(self, model, X_train, y_train, X_pool, budget, *, rng, **_):
+        proba = model.predict_proba(X_pool)
+        R = proba.copy()
+        R[np.arange(len(R)), proba.argmax(axis=1)] -= 1.0
+        Xa = _augment(np.asarray(X_pool, dtype=np.float64))
+        r2, x2 = np.sum(R * R, axis=1), np.sum(Xa * Xa, axis=1)
+        norms = r2 * x2
+        n = len(norms)
+        budget = min(budget, n)
+        chosen = [int(top_k(norms, 1, rng)[0])]  # first center: the largest gradient
+        dist = np.full(n, np.inf)
+        for _ in range(1, budget):
+            j = chosen[-1]
+            d = norms + norms[j] - 2.0 * (R @ R[j]) * (Xa @ Xa[j])
+            dist = np.minimum(dist, np.maximum(d, 0.0))
+            dist[chosen] = 0.0
+            total = dist.sum()
+            if total <= 0:  # every remaining point coincides with a center
+                rest = np.setdiff1d(np.arange(n), chosen)
+                chosen.extend(rng.choice(rest, size=budget - len(chosen), replace=False))
+                break
+            chosen.append(int(rng.choice(n, p=dist / total)))
+        idx = np.asarray(chosen, dtype=np.intp)
+        return Selection(indices=idx, scores=np.sqrt(norms[idx]))
+
+
+class CoreSetSampling(Strategy):
+    """CoreSet (Sener & Savarese, 2018): greedy k-center on the features (oracle labels).
+
+    Repeatedly picks the pool sample farthest from the training set and the samples
+    already picked. For a linear model the features are its last-layer embedding.
+    """
+
+    name = "coreset"
+
+    def __init__(self, chunk_size: int = 2048) -> None:
+        self.chunk_size = chunk_size
+
+    def select(self, model, X_train, y_train, X_pool, budget, *, rng, **_):
+        X_pool = np.asarray(X_pool, dtype=np.float64)
+        X_train = np.asarray(X_train, dtype=np.float64)
+        p2 = np.sum(X_pool**2, axis=1)
+        t2 = np.sum(X_train**2, axis=1)
+        dist = np.empty(len(X_pool))
+        for s in range(0, len(X_pool), self.chunk_size):
+            block = p2[s : s + self.chunk_size, None] + t2[None, :]
+            block -= 2.0 * X_pool[s : s + self.chunk_size] @ X_train.T
+            dist[s : s + self.chunk_size] = block.min(axis=1)
+        dist = np.maximum(dist, 0.0)
+        chosen, scores = [], []
+        for _ in range(min(budget, len(X_pool))):
+            j = int(top_k(dist, 1, rng)[0])
+            chosen.append(j)
+            scores.append(np.sqrt(dist[j]))
+            d = np.maximum(p2 + p2[j] - 2.0 * (X_pool @ X_pool[j]), 0.0)
+            dist = np.minimum(dist, d)
+            dist[chosen] = -1.0  # never again
+        return Selection(indices=np.asarray(chosen, dtype=np.intp), scores=np.asarray(scores))
+
+
+class ISAL(SalutaryLabeling):
+    """Influence-based selection with pseudo-labels (ISAL, Liu et al., 2021; oracle labels).
+
+    Scores each pool sample by the influence of adding it with the model's *predicted*
+    label, takes the top ``budget``, and asks the oracle for their true labels.
+    """
+
+    requires_oracle = True
+    name = "isal"
+
+    def select(
+        self, model, X_train, y_train, X_pool, budget, *, X_val=None, y_val=None,
+        sample_weight=None, rng, **_,
+    ):  # fmt: skip
+        if X_val is None or y_val is None:
+            raise ValueError(f"strategy {self.name!r} needs a labeled validation set")
+        factors = InfluenceFactors(solver=self.solver, tol=self.tol).fit(
+            model, X_train, X_val, y_val, sample_weight=sample_weight
+        )
+        I = factors.score(X_pool)
+        pred = model.predict_proba(X_pool).argmax(axis=1)
+        score = I[np.arange(len(pred)), pred]
+        idx = top_k(score, budget, rng)
+        return Selection(indices=idx, scores=score[idx])
+
+
+class PredictedInfluence(SalutaryLabeling):
+    """Predicted influence (Chhabra et al., 2024, InfDataSel-style; oracle labels).
+
+    The influence of each *labeled* training sample on the validation loss (with its
+    true label) is computed exactly; a regression tree learns it from the features and
+    ranks the pool by predicted influence; the oracle labels the top ``budget``.
+
+    Parameters
+    ----------
+    min_samples_leaf : int, default=5
+        Leaf size of the regression tree.
+    solver, tol : see :class:`SalutaryLabeling`.
+    """
+
+    requires_oracle = True
+    name = "predicted-influence"
+
+    def __init__(self, min_samples_leaf: int = 5, solver: str = "auto", tol: float = 1e-10):
+        super().__init__(solver=solver, tol=tol)
+        self.min_samples_leaf = min_samples_leaf
+
+    def select(
+        self, model, X_train, y_train, X_pool, budget, *, X_val=None, y_val=None,
+        sample_weight=None, rng, **_,
+    ):  # fmt: skip
+        from sklearn.tree import DecisionTreeRegressor
+
+        if X_val is None or y_val is None:
+            raise ValueError(f"strategy {self.name!r} needs a labeled validation set")
+        factors = InfluenceFactors(solver=self.solver, tol=self.tol).fit(
+            model, X_train, X_val, y_val, sample_weight=sample_weight
+        )
+        I_train = factors.score(X_train)
+        target = I_train[np.arange(len(y_train)), np.searchsorted(factors.classes_, y_train)]
+        tree = DecisionTreeRegressor(
+            min_samples_leaf=self.min_samples_leaf,
+            random_state=int(rng.integers(np.iinfo(np.int32).max)),
+        ).fit(X_train, target)
+        score = tree.predict(X_pool)
+        idx = top_k(score, budget, rng)
+        return Selection(indices=idx, scores=score[idx])
+
+
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls
     for cls in (
         SalutaryLabeling,
+        SelfTraining,
         SalutaryOracle,
         RandomSampling,
         EntropySampling,
         MarginSampling,
         LeastConfidenceSampling,
+        BadgeSampling,
+        CoreSetSampling,
+        ISAL,
+        PredictedInfluence,
     )
 }
 
