@@ -1,0 +1,304 @@
+"""Benchmark harness: protocols, a resumable results store, and a parallel grid runner.
+
+Each finished (dataset, strategy, protocol, seed) run is written as its own Parquet file,
+atomically (temporary file, then rename), so a killed benchmark loses at most the runs
+in flight and a restart skips everything already stored.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from salutary.experiment import paper_split
+from salutary.loop import PAPER_L2, run_active_learning
+from salutary.model import LogisticModel
+from salutary.strategies import STRATEGIES
+
+__all__ = [
+    "PROTOCOLS",
+    "Protocol",
+    "ResultStore",
+    "RunKey",
+    "run_grid",
+    "run_one",
+]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How one benchmark run is set up.
+
+    Attributes
+    ----------
+    name : str
+    description : str
+    test_size, val_size : float
+        Fractions of the whole dataset held out for testing and labeled validation.
+    n_initial : int
+        Initial labeled samples (capped at a quarter of the training pool).
+    budget : int or float
+        Samples per round; a float below 1 is a fraction of the whole dataset.
+    rounds : int
+    l2 : float
+        Penalty of the logistic model on standardized features.
+    train_on_validation : bool
+        ``fair`` protocols: every strategy's model also trains on the validation
+        labels (the initial labeled set becomes L ∪ V). Influence-based strategies still
+        measure influence on V.
+    """
+
+    name: str
+    description: str
+    test_size: float = 0.2
+    val_size: float = 0.2
+    n_initial: int = 300
+    budget: int | float = 10
+    rounds: int = 10
+    l2: float = PAPER_L2
+    train_on_validation: bool = False
+
+    def budget_for(self, n_samples: int) -> int:
+        """Samples per round for a dataset of ``n_samples``."""
+        if isinstance(self.budget, float) and self.budget < 1:
+            return max(1, math.ceil(self.budget * n_samples))
+        return int(self.budget)
+
+
+_PAPER = dict(test_size=0.2, val_size=0.2, n_initial=300, budget=10, rounds=10, l2=PAPER_L2)
+
+PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in (
+        Protocol("paper", "the paper's: 20% test, 20% validation, 300 initial, 10 x 10, λ=50"),
+        Protocol(
+            "fair",
+            "as paper, but every model also trains on the validation labels (L ∪ V)",
+            train_on_validation=True,
+        ),
+        Protocol("val1", "as paper with a 1% validation set", val_size=0.01),
+        Protocol("val5", "as paper with a 5% validation set", val_size=0.05),
+        Protocol("budget1pct", "as paper with 1% of the dataset per round", budget=0.01),
+        Protocol("rounds30", "as paper with 30 rounds", rounds=30),
+        Protocol("l2-1", "as paper with λ=1", l2=1.0),
+        Protocol("l2-10", "as paper with λ=10", l2=10.0),
+        Protocol("l2-200", "as paper with λ=200", l2=200.0),
+    )
+}
+
+
+@dataclass(frozen=True, order=True)
+class RunKey:
+    """Identifies one run of the grid."""
+
+    dataset: str
+    protocol: str
+    strategy: str
+    seed: int
+
+    @property
+    def filename(self) -> str:
+        return f"{self.dataset}__{self.protocol}__{self.strategy}__{self.seed}.parquet"
+
+    @classmethod
+    def from_filename(cls, name: str) -> RunKey | None:
+        parts = name.removesuffix(".parquet").split("__")
+        if len(parts) != 4 or not name.endswith(".parquet") or not parts[3].isdigit():
+            return None
+        return cls(parts[0], parts[1], parts[2], int(parts[3]))
+
+
+class ResultStore:
+    """A folder of Parquet files, one per finished run.
+
+    Parameters
+    ----------
+    path : str or Path
+        Folder (created on first write).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def done(self) -> set[RunKey]:
+        """Keys of every run already stored."""
+        if not self.path.is_dir():
+            return set()
+        keys = (RunKey.from_filename(p.name) for p in self.path.glob("*.parquet"))
+        return {k for k in keys if k is not None}
+
+    def write(self, key: RunKey, frame: pd.DataFrame) -> Path:
+        """Store one run atomically: a reader sees the whole file or none."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        target = self.path / key.filename
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".parquet")
+        os.close(fd)
+        try:
+            frame.to_parquet(tmp, index=False)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    def load(self) -> pd.DataFrame:
+        """Every stored run, concatenated (empty frame if none)."""
+        files = sorted(p for p in self.path.glob("*.parquet") if RunKey.from_filename(p.name))
+        if not files:
+            return pd.DataFrame()
+        return pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset(name: str):
+    from salutary.datasets import load_dataset
+
+    return load_dataset(name)
+
+
+def run_one(key: RunKey) -> pd.DataFrame:
+    """Run one (dataset, protocol, strategy, seed) and return its per-round frame.
+
+    The split depends only on the dataset, protocol and seed, so all strategies of a
+    seed start from the same labeled set and are compared on the same test set.
+    """
+    protocol = PROTOCOLS[key.protocol]
+    data = _dataset(key.dataset)
+    t0 = time.perf_counter()
+    split = paper_split(
+        data.X,
+        data.y,
+        seed=key.seed,
+        n_initial=protocol.n_initial,
+        test_size=protocol.test_size,
+        val_size=protocol.val_size,
+    )
+    X_lab, y_lab = split.X_labeled, split.y_labeled
+    if protocol.train_on_validation:
+        X_lab = np.vstack([X_lab, split.X_val])
+        y_lab = np.concatenate([y_lab, split.y_val])
+    budget = protocol.budget_for(len(data.y))
+    result = run_active_learning(
+        X_lab,
+        y_lab,
+        split.X_pool,
+        split.X_val,
+        split.y_val,
+        split.X_test,
+        split.y_test,
+        strategy=key.strategy,
+        budget=budget,
+        rounds=protocol.rounds,
+        seed=key.seed,
+        y_pool=split.y_pool,
+        model=LogisticModel(l2=protocol.l2, warm_start=True),
+    )
+    frame = result.to_frame()
+    frame.insert(0, "dataset", key.dataset)
+    frame.insert(1, "protocol", key.protocol)
+    frame["budget"] = budget
+    frame["n_val"] = len(split.y_val)
+    frame["n_pool"] = len(split.y_pool)
+    frame["oracle"] = STRATEGIES[key.strategy].requires_oracle
+    frame["run_seconds"] = time.perf_counter() - t0
+    return frame
+
+
+def _worker(key: RunKey, store_path: str) -> tuple[RunKey, str | None]:
+    # One BLAS thread per process: the grid is parallel across processes instead.
+    from threadpoolctl import threadpool_limits
+
+    try:
+        with threadpool_limits(1):
+            frame = run_one(key)
+        ResultStore(store_path).write(key, frame)
+        return key, None
+    except Exception as exc:  # reported by the parent, the grid goes on
+        tb = traceback.format_exc(limit=3)
+        return key, f"{type(exc).__name__}: {exc}\n{tb}"
+
+
+@dataclass
+class GridOutcome:
+    """What :func:`run_grid` did."""
+
+    ran: list[RunKey]
+    skipped: list[RunKey]
+    failed: dict[RunKey, str]
+
+
+def grid(
+    datasets: Iterable[str],
+    protocols: Iterable[str],
+    strategies: Iterable[str],
+    seeds: Iterable[int],
+) -> list[RunKey]:
+    """All keys of a grid, checked against the registries."""
+    datasets, protocols, strategies, seeds = (
+        list(x) for x in (datasets, protocols, strategies, seeds)
+    )
+    for p in protocols:
+        if p not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {p!r}; choose from {', '.join(PROTOCOLS)}")
+    for s in strategies:
+        if s not in STRATEGIES:
+            raise ValueError(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)}")
+    return [
+        RunKey(d, p, s, int(seed))
+        for d in datasets
+        for p in protocols
+        for seed in seeds
+        for s in strategies
+    ]
+
+
+def run_grid(
+    store: ResultStore,
+    keys: Sequence[RunKey],
+    *,
+    n_jobs: int = 1,
+    on_done: Callable[[RunKey, str | None], None] | None = None,
+) -> GridOutcome:
+    """Run every key not yet in ``store``; each finished run is stored at once.
+
+    Parameters
+    ----------
+    store : ResultStore
+    keys : sequence of RunKey
+    n_jobs : int
+        Worker processes (one BLAS thread each); 1 runs in this process.
+    on_done : callable
+        ``on_done(key, error_or_None)`` after each run, e.g. to advance a progress bar.
+    """
+    done = store.done()
+    todo = [k for k in keys if k not in done]
+    outcome = GridOutcome(ran=[], skipped=[k for k in keys if k in done], failed={})
+
+    def finish(key: RunKey, error: str | None) -> None:
+        if error is None:
+            outcome.ran.append(key)
+        else:
+            outcome.failed[key] = error
+        if on_done is not None:
+            on_done(key, error)
+
+    if n_jobs == 1:
+        for key in todo:
+            finish(*_worker(key, str(store.path)))
+        return outcome
+    with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+        futures = [pool.submit(_worker, key, str(store.path)) for key in todo]
+        for fut in as_completed(futures):
+            finish(*fut.result())
+    return outcome

@@ -1,0 +1,245 @@
+"""Turn a results store into tables, statistics and plots."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import ttest_rel
+
+from salutary.strategies import STRATEGIES
+
+__all__ = [
+    "ALPHA",
+    "METHOD",
+    "compare",
+    "markdown_table",
+    "outcomes",
+    "per_run",
+    "write_report",
+]
+
+#: Significance level of the paired tests.
+ALPHA = 0.05
+#: The method under test; every other strategy except its ablation is a baseline.
+METHOD = "salutary"
+_ABLATIONS = ("salutary-oracle",)
+
+
+def _aulc(acc: np.ndarray) -> float:
+    """Area under the learning curve over rounds, normalized by its width (trapezoid)."""
+    if len(acc) == 1:
+        return float(acc[0])
+    return float(np.trapezoid(acc) / (len(acc) - 1))
+
+
+def per_run(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per (protocol, dataset, strategy, seed) with summary metrics.
+
+    Columns: ``initial`` (accuracy before labeling), ``final``, ``aulc`` (normalized area
+    under the accuracy curve over rounds), ``gain`` (final - initial), ``agreement``
+    (mean fraction of assigned labels equal to the hidden truth) and ``seconds`` (mean
+    wall-clock seconds per round).
+    """
+    keys = ["protocol", "dataset", "strategy", "seed"]
+    rows = []
+    for key, run in results.sort_values("round").groupby(keys, sort=False):
+        acc = run["accuracy"].to_numpy()
+        later = run[run["round"] > 0]
+        rows.append(
+            (
+                *key,
+                acc[0],
+                acc[-1],
+                _aulc(acc),
+                acc[-1] - acc[0],
+                later["label_agreement"].mean() if len(later) else np.nan,
+                later["seconds"].mean() if len(later) else 0.0,
+            )
+        )
+    cols = [*keys, "initial", "final", "aulc", "gain", "agreement", "seconds"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def compare(runs: pd.DataFrame, a: str, b: str, metric: str) -> tuple[float, float, int]:
+    """Paired comparison of strategies ``a`` and ``b`` over their common seeds.
+
+    ``runs`` holds one dataset and protocol. Returns ``(mean(a - b), p, n_seeds)`` with
+    ``p`` from a two-sided paired t-test (NaN when fewer than two seeds are shared or
+    every difference is zero).
+    """
+    wide = runs.pivot_table(index="seed", columns="strategy", values=metric)
+    if a not in wide or b not in wide:
+        return np.nan, np.nan, 0
+    pair = wide[[a, b]].dropna()
+    diff = (pair[a] - pair[b]).to_numpy()
+    if len(diff) < 2:
+        return (float(diff.mean()) if len(diff) else np.nan), np.nan, len(diff)
+    if np.all(diff == diff[0]):  # t undefined: no difference at all, or a constant one
+        return float(diff[0]), (np.nan if diff[0] == 0 else 0.0), len(diff)
+    return float(diff.mean()), float(ttest_rel(pair[a], pair[b]).pvalue), len(diff)
+
+
+def _fmt(mean: float, std: float) -> str:
+    return f"{mean:.3f} ± {std:.3f}"
+
+
+def markdown_table(runs: pd.DataFrame, metric: str, strategies: Sequence[str] | None = None) -> str:
+    """Datasets × strategies, ``mean ± std`` over seeds of ``metric`` for one protocol.
+
+    The best mean per row is bold; a cell marked ``*`` is significantly below the
+    row's best (paired t-test across seeds, p < :data:`ALPHA`).
+    """
+    if strategies is None:
+        strategies = [s for s in STRATEGIES if s in set(runs["strategy"])]
+    header = "| dataset | " + " | ".join(strategies) + " |"
+    lines = [header, "|---|" + "---:|" * len(strategies)]
+    for dataset, part in runs.groupby("dataset", sort=True):
+        stats = part.groupby("strategy")[metric].agg(["mean", "std"]).fillna(0.0)
+        present = [s for s in strategies if s in stats.index]
+        best = max(present, key=lambda s: stats.loc[s, "mean"])
+        cells = []
+        for s in strategies:
+            if s not in stats.index:
+                cells.append("–")
+                continue
+            text = _fmt(stats.loc[s, "mean"], stats.loc[s, "std"])
+            if stats.loc[s, "mean"] == stats.loc[best, "mean"]:
+                text = f"**{text}**"
+            else:
+                _, p, _ = compare(part, s, best, metric)
+                if p == p and p < ALPHA:
+                    text += " *"
+            cells.append(text)
+        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def outcomes(runs: pd.DataFrame, metric: str = "final", method: str = METHOD) -> pd.DataFrame:
+    """Method against its best baseline, per dataset, for one protocol.
+
+    The best baseline is the strategy (other than the method and its ablation) with the
+    highest mean. ``win``/``loss``: the paired t-test across seeds is significant and the
+    method is above/below; otherwise ``tie``.
+    """
+    rows = []
+    for dataset, part in runs.groupby("dataset", sort=True):
+        means = part.groupby("strategy")[metric].mean()
+        if method not in means:
+            continue
+        baselines = means.drop([method, *_ABLATIONS], errors="ignore")
+        if baselines.empty:
+            continue
+        best = baselines.idxmax()
+        diff, p, n = compare(part, method, best, metric)
+        if p == p and p < ALPHA:
+            result = "win" if diff > 0 else "loss"
+        else:
+            result = "tie"
+        rows.append((dataset, means[method], best, baselines[best], diff, p, n, result))
+    cols = ["dataset", method, "best_baseline", "baseline_mean", "difference", "p", "seeds"]
+    return pd.DataFrame(rows, columns=[*cols, "outcome"])
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _agreement_table(results: pd.DataFrame) -> str:
+    free = [s for s, c in STRATEGIES.items() if not c.requires_oracle]
+    part = results[results["strategy"].isin(free) & (results["round"] > 0)]
+    if part.empty:
+        return "_no oracle-free runs_"
+    tab = part.pivot_table(
+        index=["dataset", "strategy"], columns="round", values="label_agreement", aggfunc="mean"
+    )
+    rounds = list(tab.columns)
+    lines = ["| dataset | strategy | " + " | ".join(f"r{r}" for r in rounds) + " |"]
+    lines.append("|---|---|" + "---:|" * len(rounds))
+    for (dataset, strategy), row in tab.iterrows():
+        cells = " | ".join("–" if v != v else f"{v:.2f}" for v in row)
+        lines.append(f"| {dataset} | {strategy} | {cells} |")
+    return "\n".join(lines)
+
+
+def _time_table(runs: pd.DataFrame) -> str:
+    strategies = [s for s in STRATEGIES if s in set(runs["strategy"])]
+    tab = runs.pivot_table(index="dataset", columns="strategy", values="seconds", aggfunc="mean")
+    lines = ["| dataset | " + " | ".join(strategies) + " |"]
+    lines.append("|---|" + "---:|" * len(strategies))
+    for dataset, row in tab.iterrows():
+        cells = " | ".join(f"{row[s]:.3f}" if s in row and row[s] == row[s] else "–"
+                           for s in strategies)  # fmt: skip
+        lines.append(f"| {dataset} | {cells} |")
+    return "\n".join(lines)
+
+
+def write_report(
+    results: pd.DataFrame, out_dir: str | Path, *, plots: bool = True, title: str = ""
+) -> Path:
+    """Write ``REPORT.md`` (and learning-curve PNGs) for every protocol in ``results``.
+
+    Returns the path of the Markdown file.
+    """
+    from salutary.experiment import learning_curve_plot
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = per_run(results)
+    parts = [f"# {title or 'Benchmark report'}", ""]
+    parts.append(
+        "Test accuracy, mean ± std over seeds. **Bold**: best mean in the row. `*`: "
+        f"significantly below the row's best (paired t-test across seeds, p < {ALPHA}). "
+        "AULC: area under the accuracy curve over rounds, divided by its width. "
+        f"`{METHOD}` and `self-training` use no true label beyond the initial set; every "
+        "other strategy asks an oracle (`salutary-oracle` is the paper's ablation: "
+        "salutary selection with true labels)."
+    )
+    from salutary.bench import PROTOCOLS
+
+    known = [p for p in PROTOCOLS if p in set(runs["protocol"])]
+    order = known + sorted(set(runs["protocol"]) - set(known))
+    for protocol in order:
+        prot_runs = runs[runs["protocol"] == protocol]
+        prot_results = results[results["protocol"] == protocol]
+        n_seeds = prot_runs["seed"].nunique()
+        parts += ["", f"## Protocol `{protocol}` ({n_seeds} seeds)", ""]
+        out_tab = outcomes(prot_runs)
+        if not out_tab.empty:
+            counts = out_tab["outcome"].value_counts()
+            parts.append(
+                f"**{METHOD} vs the best baseline (final accuracy):** "
+                f"{counts.get('win', 0)} wins, {counts.get('tie', 0)} ties, "
+                f"{counts.get('loss', 0)} losses over {len(out_tab)} datasets."
+            )
+            parts += ["", "| dataset | salutary | best baseline | its mean | Δ | p | outcome |"]
+            parts.append("|---|---:|---|---:|---:|---:|---|")
+            for r in out_tab.itertuples(index=False):
+                parts.append(
+                    f"| {r.dataset} | {r.salutary:.3f} | {r.best_baseline} | "
+                    f"{r.baseline_mean:.3f} | {r.difference:+.3f} | "
+                    f"{'–' if r.p != r.p else f'{r.p:.3f}'} | {r.outcome} |"
+                )
+        for metric, label in (("final", "Final accuracy"), ("aulc", "AULC")):
+            parts += ["", f"### {label}", "", markdown_table(prot_runs, metric)]
+        parts += ["", "### Wall-clock seconds per round (selection + refit)", ""]
+        parts.append(_time_table(prot_runs))
+        parts += ["", "### Agreement of assigned labels with the hidden truth, per round", ""]
+        parts.append(_agreement_table(prot_results))
+        if plots:
+            parts += ["", "### Learning curves", ""]
+            for dataset, part in prot_results.groupby("dataset", sort=True):
+                name = f"curve_{protocol}_{dataset}.png"
+                budget = int(part["budget"].iloc[0]) if "budget" in part else None
+                learning_curve_plot(part, out / name, title=f"{dataset}, {protocol}", budget=budget)
+                parts.append(f"![{dataset} {protocol}]({name})")
+    path = out / "REPORT.md"
+    _atomic_write_text(path, "\n".join(parts) + "\n")
+    return path
