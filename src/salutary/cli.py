@@ -1,0 +1,676 @@
+"""Command line: ``salutary label``, ``salutary run``, ``salutary datasets``."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperCommand
+
+from salutary.tabular import (
+    InputError,
+    atomic_write,
+    check_budget,
+    check_output,
+    load_tables,
+    write_table,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.console import Console
+
+    from salutary.tabular import Tables
+
+__all__ = ["app", "main"]
+
+#: Columns the ``label`` output adds to the unlabeled file's columns.
+ROUND_COLUMN = "salutary_round"
+SCORE_COLUMN = "salutary_score"
+
+
+class _Command(TyperCommand):
+    """A command whose multiple-value options also take several values after one flag.
+
+    ``--strategies random salutary`` is read as ``--strategies random --strategies
+    salutary`` (click itself only accepts the repeated form, which keeps working).
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        names = {
+            opt
+            for p in self.params
+            if getattr(p, "multiple", False)
+            for opt in (*getattr(p, "opts", ()), *getattr(p, "secondary_opts", ()))
+        }
+        return super().parse_args(ctx, _expand_multiple(args, names))
+
+
+def _expand_multiple(args: Sequence[str], names: set[str]) -> list[str]:
+    out: list[str] = []
+    current: str | None = None  # the multiple-value option being read
+    needs_value = False
+    for i, tok in enumerate(args):
+        if tok == "--":
+            out.extend(args[i:])
+            break
+        if tok.startswith("-") and len(tok) > 1:
+            opt, has_value, _ = tok.partition("=")
+            current = opt if opt in names else None
+            needs_value = current is not None and not has_value
+            out.append(tok)
+        elif current is not None and not needs_value:
+            out.extend([current, tok])
+        else:
+            needs_value = False
+            out.append(tok)
+    return out
+
+
+app = typer.Typer(
+    name="salutary",
+    help=(
+        "Salutary labeling: grow a training set from an unlabeled pool with zero human "
+        "annotation.\n\n"
+        "Each round fits an L2 logistic model, gives every unlabeled row the label whose "
+        "addition is predicted (by the influence function) to lower the loss on a labeled "
+        "validation set most, and adds the most helpful rows with those labels."
+    ),
+    epilog=(
+        "Examples:\n\n"
+        "    salutary label -l labeled.csv -u pool.csv -v val.csv -t label -o out.csv\n"
+        "    salutary run --dataset breast_cancer --seeds 3\n"
+        "    salutary datasets\n\n"
+        "Run `salutary COMMAND --help` for the options of a command."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="markdown",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from salutary import __version__
+
+        typer.echo(f"salutary {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Salutary labeling: grow a training set from an unlabeled pool without annotation."""
+
+
+def _fail(message: str) -> typer.Exit:
+    """Print ``error: message`` as one line on stderr; return the exit to raise (status 2)."""
+    typer.echo(f"error: {' '.join(str(message).split())}", err=True)
+    return typer.Exit(2)
+
+
+def _positive(value: float) -> float:
+    if not (value > 0 and math.isfinite(value)):
+        raise typer.BadParameter(f"must be a positive number, got {value}")
+    return value
+
+
+def _stdout() -> Console:
+    from rich.console import Console
+
+    return Console()
+
+
+def _progress():
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+
+
+# ------------------------------------------------------------------------------ label
+
+_ROWS_NOTE = (
+    "Rows in messages are data rows numbered from 1 (the header is not counted); for CSV "
+    "files the line in the file is given too, e.g. 'row 7 (line 8)'."
+)
+
+
+@app.command(
+    cls=_Command,
+    epilog=(
+        "Examples:\n\n"
+        "    salutary label --labeled labeled.csv --unlabeled pool.csv \\\n"
+        "        --validation val.csv --target species \\\n"
+        "        --budget 10 --rounds 10 --output salutary.csv\n"
+        "    salutary label -l lab.parquet -u pool.parquet -v val.parquet -t y \\\n"
+        "        --categorical zip_code region -o labeled_pool.parquet\n\n"
+        f"{_ROWS_NOTE} Bad input ends with exit status 2 and one `error: ...` line on stderr "
+        "naming the file (and the column and row where that applies)."
+    ),
+)
+def label(
+    labeled: Annotated[
+        str,
+        typer.Option(
+            "--labeled",
+            "-l",
+            metavar="FILE",
+            help="Labeled rows (.csv, .parquet or .pq).",
+            show_default=False,
+        ),
+    ],
+    unlabeled: Annotated[
+        str,
+        typer.Option(
+            "--unlabeled",
+            "-u",
+            metavar="FILE",
+            help="Unlabeled pool; the target column may be absent or empty (it is ignored).",
+            show_default=False,
+        ),
+    ],
+    validation: Annotated[
+        str,
+        typer.Option(
+            "--validation",
+            "-v",
+            metavar="FILE",
+            help="Labeled validation rows.",
+            show_default=False,
+        ),
+    ],
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target", "-t", metavar="COLUMN", help="Name of the label column.", show_default=False
+        ),
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Where to write the labeled pool rows (.csv, .parquet or .pq); replaced "
+            "only on success.",
+            show_default=False,
+        ),
+    ],
+    budget: Annotated[int, typer.Option("--budget", "-b", min=1, help="Rows per round.")] = 10,
+    rounds: Annotated[int, typer.Option("--rounds", "-r", min=1, help="Rounds.")] = 10,
+    l2: Annotated[
+        float,
+        typer.Option(
+            "--l2", callback=_positive, help="L2 penalty of the logistic model (C = 1 / l2)."
+        ),
+    ] = 50.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for tie-breaking.")] = 0,
+    categorical: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--categorical",
+            "-c",
+            metavar="COLUMN",
+            help="Feature column to one-hot encode even if it holds numbers (repeatable, "
+            "or several names after one flag).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Label rows of an unlabeled file by salutary labeling and write them out.
+
+    Features are every column except the target: numeric columns as they are, text
+    columns one-hot encoded (categories from all three files), then standardized with
+    the labeled rows' mean and deviation. Each round the BUDGET most helpful pool rows
+    get their salutary label; after ROUNDS rounds the chosen rows are written with all
+    their original columns, the target filled in, and the columns salutary_round (1..R)
+    and salutary_score, sorted by round then score (highest first).
+    """
+    try:
+        check_output(output)
+        tables = load_tables(labeled, unlabeled, validation, target, categorical or ())
+        check_budget(budget, rounds, tables.unlabeled_file)
+        _check_not_an_input(output, tables)
+        for col in (ROUND_COLUMN, SCORE_COLUMN):
+            if col in tables.unlabeled.columns:
+                raise InputError(
+                    f"{tables.unlabeled_file.name} already has a column {col!r}, which the "
+                    "output adds; rename it"
+                )
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+
+    frame = _salutary_label(tables, budget=budget, rounds=rounds, l2=l2, seed=seed)
+    try:
+        check_output(output)  # the directory may have gone away meanwhile
+        write_table(frame, output)
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"cannot write output file {output!r}: {exc.strerror or exc}") from None
+    _label_summary(frame, tables.target, output, budget=budget, rounds=rounds)
+
+
+def _check_not_an_input(output: str, tables: Tables) -> None:
+    out = Path(output)
+    if not out.exists():
+        return
+    for table in (tables.labeled_file, tables.unlabeled_file, tables.validation_file):
+        try:
+            same = out.samefile(table.path)
+        except OSError:
+            same = False
+        if same:
+            raise InputError(
+                f"output file {output!r} is the {table.name}; write the result elsewhere"
+            )
+
+
+def _salutary_label(
+    tables: Tables, *, budget: int, rounds: int, l2: float, seed: int
+) -> pd.DataFrame:
+    """Run :class:`SalutaryLabeler` on the encoded tables; the output frame."""
+    import numpy as np
+
+    from salutary import LogisticModel, SalutaryLabeler
+
+    n_lab = len(tables.y_labeled_codes)
+    X = np.vstack([tables.X_labeled, tables.X_pool])
+    y = np.concatenate([tables.y_labeled_codes, np.full(len(tables.X_pool), -1, dtype=np.int64)])
+    with _progress() as progress:
+        task = progress.add_task(
+            f"salutary labeling: {budget} of {len(tables.X_pool)} rows per round", total=rounds
+        )
+
+        def on_round(r: int, _labeler: SalutaryLabeler) -> None:
+            progress.update(task, completed=r, description=f"salutary labeling: round {r}")
+
+        labeler = SalutaryLabeler(
+            estimator=LogisticModel(l2=l2, warm_start=True),
+            budget=budget,
+            rounds=rounds,
+            random_state=seed,
+            callback=on_round,
+        ).fit(X, y, tables.X_val, tables.y_val_codes)
+        progress.update(task, description=f"salutary labeling: {rounds} rounds done")
+
+    pool_round = labeler.labeled_iter_[n_lab:]
+    chosen = np.flatnonzero(pool_round > 0)
+    out = tables.unlabeled.iloc[chosen].copy()
+    out[tables.target] = tables.classes[labeler.transduction_[n_lab:][chosen]]
+    out[ROUND_COLUMN] = pool_round[chosen].astype(np.int64)
+    out[SCORE_COLUMN] = labeler.salutary_score_[n_lab:][chosen].astype(np.float64)
+    out = out.sort_values([ROUND_COLUMN, SCORE_COLUMN], ascending=[True, False], kind="mergesort")
+    return out.reset_index(drop=True)
+
+
+def _label_summary(frame: pd.DataFrame, target: str, output: str, *, budget, rounds) -> None:
+    console = _stdout()
+    counts = frame[target].value_counts(sort=False)
+    counts = counts.sort_index() if _sortable(counts.index) else counts
+    shown = ", ".join(f"{k}: {v}" for k, v in counts.items())
+    console.print(
+        f"Wrote {len(frame)} rows ({rounds} rounds x {budget}) to {output}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"Salutary labels ({target}): {shown}", highlight=False, markup=False, soft_wrap=True
+    )
+
+
+def _sortable(index: Any) -> bool:
+    try:
+        index.sort_values()
+    except TypeError:
+        return False
+    return True
+
+
+# -------------------------------------------------------------------------------- run
+
+
+def _strategy_names(oracle: bool) -> str:
+    from salutary.strategies import STRATEGIES
+
+    return ", ".join(f"`{n}`" for n, cls in STRATEGIES.items() if cls.requires_oracle == oracle)
+
+
+def _default_strategies() -> tuple[str, ...]:
+    from salutary.experiment import DEFAULT_STRATEGIES
+
+    return DEFAULT_STRATEGIES
+
+
+@app.command(
+    cls=_Command,
+    epilog=(
+        "Examples:\n\n"
+        "    salutary run\n"
+        "    salutary run --dataset breast_cancer --seeds 3 --strategies salutary random\n"
+        "    salutary run -d digits --budget 20 --rounds 15 --jobs 2 --output results/\n\n"
+        f"Strategies that label their picks themselves (no oracle): {_strategy_names(False)}. "
+        f"Strategies that get the true labels of their picks (an oracle): "
+        f"{_strategy_names(True)}. See `salutary datasets` for the dataset names."
+    ),
+)
+def run(
+    dataset: Annotated[
+        str,
+        typer.Option(
+            "--dataset", "-d", metavar="NAME", help="Registered dataset (see `salutary datasets`)."
+        ),
+    ] = "wine_quality",
+    strategies: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--strategies",
+            "-s",
+            metavar="NAME",
+            help="Strategies to compare (several names after one flag, or comma-separated). "
+            "Default: all.",
+            show_default=False,
+        ),
+    ] = None,
+    seeds: Annotated[
+        int, typer.Option("--seeds", "-n", min=1, help="Number of seeds (0..N-1).")
+    ] = 5,
+    budget: Annotated[int, typer.Option("--budget", "-b", min=1, help="Rows per round.")] = 10,
+    rounds: Annotated[int, typer.Option("--rounds", "-r", min=1, help="Rounds.")] = 10,
+    l2: Annotated[
+        float,
+        typer.Option(
+            "--l2", callback=_positive, help="L2 penalty of the logistic model (C = 1 / l2)."
+        ),
+    ] = 50.0,
+    initial: Annotated[
+        int,
+        typer.Option(
+            "--initial", min=1, help="Initial labeled rows (capped at a quarter of the pool)."
+        ),
+    ] = 300,
+    jobs: Annotated[
+        int,
+        typer.Option("--jobs", "-j", min=-1, help="Worker processes (-1: all cores)."),
+    ] = 1,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output folder (default: salutary-results/DATASET/).",
+            metavar="DIR",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Compare selection strategies on a dataset with the paper's protocol.
+
+    Per seed: 20% test, 20% labeled validation, the rest a pool from which the initial
+    labeled rows are drawn; features standardized. Every strategy then adds BUDGET rows
+    per round for ROUNDS rounds. Prints mean +- std test accuracy over the seeds and
+    writes results.csv, summary.csv, config.json and learning_curve.png.
+    """
+    from salutary.datasets import UnknownDatasetError, load_dataset
+    from salutary.experiment import paper_split, run_experiment
+
+    try:
+        if jobs == 0:
+            raise InputError("--jobs must be a positive number of workers or -1, not 0")
+        chosen = _parse_strategies(strategies)
+        try:
+            ds = load_dataset(dataset)
+        except UnknownDatasetError as exc:
+            raise InputError(str(exc)) from None
+        except ImportError as exc:
+            raise InputError(f"dataset {dataset!r} cannot be loaded: {exc}") from None
+        split = paper_split(ds.X, ds.y, seed=0, n_initial=initial, standardize=False)
+        check_budget(
+            budget, rounds, len(split.y_pool), name=f"the training pool of dataset {ds.name!r}"
+        )
+        folder = Path(output) if output else Path("salutary-results") / ds.name
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise InputError(f"output folder {str(folder)!r} exists and is not a folder") from None
+        except OSError as exc:
+            raise InputError(
+                f"cannot create output folder {str(folder)!r}: {exc.strerror or exc}"
+            ) from None
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+
+    n_runs = len(chosen) * seeds
+    with _progress() as progress:
+        task = progress.add_task(f"{ds.name}: {n_runs} runs", total=n_runs)
+
+        def on_done(strategy: str, seed: int) -> None:
+            progress.update(task, advance=1, description=f"{ds.name}: {strategy} seed {seed}")
+
+        results = run_experiment(
+            ds.X,
+            ds.y,
+            strategies=chosen,
+            seeds=range(seeds),
+            budget=budget,
+            rounds=rounds,
+            l2=l2,
+            n_initial=initial,
+            n_jobs=jobs,
+            on_done=on_done,
+        )
+        progress.update(task, description=f"{ds.name}: {n_runs} runs done")
+
+    config = {
+        "command": "run",
+        "dataset": ds.name,
+        "strategies": list(chosen),
+        "seeds": list(range(seeds)),
+        "budget": budget,
+        "rounds": rounds,
+        "l2": l2,
+        "n_initial": initial,
+        "n_initial_used": len(split.y_labeled),
+        "n_jobs": jobs,
+        "output": str(folder),
+        "dataset_shape": {
+            "n_samples": ds.n_samples,
+            "n_features": ds.n_features,
+            "n_classes": len(ds.classes),
+        },
+        "split_sizes": {
+            "labeled": len(split.y_labeled),
+            "pool": len(split.y_pool),
+            "validation": len(split.y_val),
+            "test": len(split.y_test),
+        },
+        **_versions(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    _print_run_table(results, ds.name, rounds=rounds, budget=budget)
+    try:
+        _write_run(folder, results, config, ds.name, budget=budget)
+    except OSError as exc:
+        raise _fail(f"cannot write into output folder {str(folder)!r}: {exc}") from None
+    _stdout().print(f"Results written to {folder}{'' if str(folder).endswith('/') else '/'}")
+
+
+def _parse_strategies(values: Sequence[str] | None) -> tuple[str, ...]:
+    from salutary.strategies import STRATEGIES
+
+    if not values:
+        return _default_strategies()
+    names = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in STRATEGIES]
+    if unknown:
+        raise InputError(
+            f"unknown strateg{'y' if len(unknown) == 1 else 'ies'} "
+            f"{', '.join(repr(u) for u in unknown)}; choose from {', '.join(STRATEGIES)}"
+        )
+    if not names:
+        raise InputError("--strategies needs at least one strategy name")
+    return tuple(dict.fromkeys(names))
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import pandas
+    import sklearn
+
+    from salutary import __version__
+
+    return {
+        "salutary_version": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+        "scikit_learn": sklearn.__version__,
+    }
+
+
+def _write_run(folder: Path, results, config: dict, name: str, *, budget: int) -> None:
+    from salutary.experiment import learning_curve_plot, summarize
+
+    frame = results.copy()
+    frame.insert(0, "dataset", name)
+    atomic_write(folder / "results.csv", lambda tmp: frame.to_csv(tmp, index=False))
+    summary = summarize(results)
+    atomic_write(folder / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False))
+    text = json.dumps(config, indent=2) + "\n"
+    atomic_write(folder / "config.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write(
+        folder / "learning_curve.png",
+        lambda tmp: learning_curve_plot(results, tmp, title=name, budget=budget),
+    )
+
+
+def _round_columns(rounds: int, max_columns: int) -> list[int]:
+    """Rounds to show: all of 0..R if they fit, else 0, every k-th round, and R."""
+    limit = max(2, min(max_columns, 11))
+    if rounds + 1 <= limit:
+        return list(range(rounds + 1))
+    step = math.ceil(rounds / (limit - 1))
+    shown = list(range(0, rounds, step))
+    return [*shown, rounds]
+
+
+def _print_run_table(results, name: str, *, rounds: int, budget: int) -> None:
+    from rich import box
+    from rich.table import Table
+
+    from salutary.experiment import summarize
+    from salutary.strategies import STRATEGIES
+
+    console = _stdout()
+    summary = summarize(results)
+    n_seeds = results["seed"].nunique()
+    # Widths: strategy name, "oracle", "agree" and 6 per round column, plus padding.
+    fixed = max(len(s) for s in summary["strategy"].unique()) + 3 + 9 + 8 + 2
+    shown = _round_columns(rounds, (console.width - fixed) // 9)
+    table = Table(
+        title=f"{name}: test accuracy, mean ± std over {n_seeds} seed{'s' * (n_seeds != 1)}",
+        caption=(
+            "oracle: yes = the strategy's picks get their true labels; no = it labels them "
+            "itself. agree: share of its labels equal to the hidden truth."
+        ),
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+    )
+    table.add_column("strategy", no_wrap=True)
+    table.add_column("oracle")
+    for r in shown:
+        table.add_column(f"r{r}\n+{r * budget}" if r else "r0\nstart", justify="right")
+    table.add_column("agree", justify="right")
+    agreement = results[results["round"] > 0].groupby("strategy", sort=False)["label_agreement"]
+    agree = agreement.mean()
+    for strategy, part in summary.groupby("strategy", sort=False):
+        by_round = part.set_index("round")
+        oracle = STRATEGIES[strategy].requires_oracle if strategy in STRATEGIES else True
+        cells = []
+        for r in shown:
+            m, s = by_round.loc[r, "mean"], by_round.loc[r, "std"]
+            cells.append(f"{m:.3f}\n[dim]±{s:.3f}[/dim]")
+        a = agree.get(strategy, float("nan"))
+        agree_cell = "-" if oracle or not math.isfinite(a) else f"{a:.0%}"
+        table.add_row(strategy, "yes" if oracle else "no", *cells, agree_cell)
+    console.print(table)
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+@app.command(
+    epilog="Examples:\n\n    salutary datasets\n    salutary run --dataset digits",
+)
+def datasets() -> None:
+    """List the datasets `salutary run --dataset` accepts (nothing is downloaded)."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    from salutary.datasets import DEFAULT_DATASET, list_datasets
+
+    table = Table(title="Datasets", box=box.SIMPLE_HEAD, show_lines=True)
+    table.add_column("name", no_wrap=True)
+    table.add_column("samples", justify="right")
+    table.add_column("features", justify="right")
+    table.add_column("classes", justify="right")
+    table.add_column("available")
+    table.add_column("description and source", ratio=1)
+    for info in list_datasets():
+        available = info.available()
+        name = f"{info.name} (default)" if info.name == DEFAULT_DATASET else info.name
+        note = f"{escape(info.description)}\n[dim]{escape(info.source)}[/dim]"
+        if not available and info.install_hint:
+            note += f"\n[dim]install: {escape(info.install_hint)}[/dim]"
+        table.add_row(
+            name,
+            f"{info.n_samples:,}",
+            str(info.n_features),
+            str(info.n_classes),
+            "yes" if available else "no",
+            note,
+        )
+    _stdout().print(table)
+
+
+def main() -> None:
+    """Entry point of the ``salutary`` console script."""
+    app(prog_name="salutary")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
