@@ -169,3 +169,27 @@ def test_write_report(tmp_path):
     text = path.read_text()
     assert "1 wins, 1 ties, 1 losses over 3 datasets" in text
     assert (tmp_path / "curve_paper_A.png").stat().st_size > 1000
+
+
+def test_cli_bench_resumes_and_report_writes(tmp_path):
+    from typer.testing import CliRunner
+
+    from salutary.cli import app
+
+    runner = CliRunner()
+    store, out = str(tmp_path / "store"), str(tmp_path / "results")
+    args = ["bench", "-d", "breast_cancer", "-p", "paper", "-s", "random", "salutary",
+            "-n", "1", "--store", store]  # fmt: skip
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "2 runs done, 0 already stored, 0 failed" in first.output
+    again = runner.invoke(app, args)
+    assert "0 runs done, 2 already stored" in again.output
+    rep = runner.invoke(app, ["report", "--store", store, "--output", out])
+    assert rep.exit_code == 0, rep.output
+    assert "## Protocol `paper` (1 seeds)" in (tmp_path / "results" / "REPORT.md").read_text()
+    assert len(pd.read_csv(tmp_path / "results" / "runs.csv")) == 2
+    bad = runner.invoke(app, ["bench", "-d", "nope", "--store", store])
+    assert bad.exit_code == 2 and "unknown dataset 'nope'" in bad.output
+    empty = runner.invoke(app, ["report", "--store", str(tmp_path / "none")])
+    assert empty.exit_code == 2 and "no results" in empty.output

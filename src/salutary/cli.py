@@ -1,4 +1,4 @@
-"""Command line: ``salutary label``, ``salutary run``, ``salutary datasets``."""
+"""Command line: ``salutary label``, ``run``, ``bench``, ``report`` and ``datasets``."""
 
 from __future__ import annotations
 
@@ -627,6 +627,122 @@ def _print_run_table(results, name: str, *, rounds: int, budget: int) -> None:
         agree_cell = "-" if oracle or not math.isfinite(a) else f"{a:.0%}"
         table.add_row(strategy, "yes" if oracle else "no", *cells, agree_cell)
     console.print(table)
+
+
+# ------------------------------------------------------------------------ bench/report
+
+
+def _names(values: Sequence[str] | None, default: Sequence[str]) -> list[str]:
+    if not values:
+        return list(default)
+    names = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    return list(dict.fromkeys(names))
+
+
+@app.command(
+    cls=_Command,
+    epilog=(
+        "Examples:\n\n"
+        "    salutary bench --seeds 10 --jobs 2\n"
+        "    salutary bench --datasets wine_quality pima --protocols paper fair \\\n"
+        "        --strategies salutary random margin --seeds 3\n\n"
+        "Each finished (dataset, protocol, strategy, seed) run is stored at once as its own "
+        "Parquet file; stop it any time and run the same command again to continue."
+    ),
+)
+def bench(
+    datasets: Annotated[
+        list[str] | None,
+        typer.Option("--datasets", "-d", metavar="NAME", help="Default: the nine benchmark sets.",
+                     show_default=False),
+    ] = None,
+    protocols: Annotated[
+        list[str] | None,
+        typer.Option("--protocols", "-p", metavar="NAME", help="Default: paper and fair.",
+                     show_default=False),
+    ] = None,
+    strategies: Annotated[
+        list[str] | None,
+        typer.Option("--strategies", "-s", metavar="NAME", help="Default: all.",
+                     show_default=False),
+    ] = None,
+    seeds: Annotated[int, typer.Option("--seeds", "-n", min=1, help="Seeds 0..N-1.")] = 10,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
+    store: Annotated[
+        str, typer.Option("--store", metavar="DIR", help="Results store (a folder).")
+    ] = "benchmarks/store",
+) -> None:  # fmt: skip
+    """Run a grid of benchmark runs into a resumable results store.
+
+    Protocols: paper (20% test, 20% validation, 300 initial, 10 rounds of 10, λ=50), fair
+    (as paper, every model also trains on the validation labels), and the sweeps val1,
+    val5, budget1pct, rounds30, l2-1, l2-10, l2-200.
+    """
+    from salutary.bench import ResultStore, grid, run_grid
+    from salutary.datasets import BENCHMARK_DATASETS, list_datasets
+    from salutary.strategies import STRATEGIES
+
+    try:
+        names = _names(datasets, BENCHMARK_DATASETS)
+        infos = {i.name: i for i in list_datasets()}
+        for name in names:
+            if name not in infos:
+                raise InputError(f"unknown dataset {name!r}; choose from {', '.join(infos)}")
+            if not infos[name].available():
+                hint = infos[name].install_hint or ""
+                raise InputError(f"dataset {name!r} is not installed: {hint}")
+        keys = grid(names, _names(protocols, ["paper", "fair"]), _names(strategies, STRATEGIES),
+                    range(seeds))  # fmt: skip
+    except (InputError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    results = ResultStore(store)
+    done = results.done()
+    n_todo = sum(k not in done for k in keys)
+    with _progress() as progress:
+        task = progress.add_task(
+            f"{n_todo} runs ({len(keys) - n_todo} already stored)", total=n_todo
+        )
+
+        def on_done(key, error):
+            progress.update(
+                task, advance=1, description=f"{key.dataset} {key.protocol} {key.strategy}"
+            )
+            if error:
+                progress.console.print(f"[red]failed[/red] {key}: {error.splitlines()[0]}")
+
+        outcome = run_grid(results, keys, n_jobs=jobs, on_done=on_done)
+    _stdout().print(
+        f"{len(outcome.ran)} runs done, {len(outcome.skipped)} already stored, "
+        f"{len(outcome.failed)} failed; store: {store}"
+    )
+    if outcome.failed:
+        raise typer.Exit(1)
+
+
+@app.command(
+    epilog="Examples:\n\n    salutary report\n    salutary report --store runs/ --output out/",
+)
+def report(
+    store: Annotated[
+        str, typer.Option("--store", metavar="DIR", help="Results store (a folder).")
+    ] = "benchmarks/store",
+    output: Annotated[
+        str, typer.Option("--output", "-o", metavar="DIR", help="Where the report goes.")
+    ] = "benchmarks/results",
+) -> None:
+    """Write REPORT.md, learning curves and per-run metrics from a results store."""
+    from salutary.bench import ResultStore
+    from salutary.report import per_run, write_report
+
+    results = ResultStore(store).load()
+    if results.empty:
+        raise _fail(f"no results in store {store!r}; run `salutary bench` first")
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    path = write_report(results, out)
+    runs = per_run(results)
+    atomic_write(out / "runs.csv", lambda tmp: runs.to_csv(tmp, index=False, float_format="%.6g"))
+    _stdout().print(f"Report written to {path} ({len(runs)} runs)")
 
 
 # --------------------------------------------------------------------------- datasets

