@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format data benchmark report bench-speed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,19 @@ format: $(VENV)/.installed
 	$(BIN)/ruff format src tests benchmarks scripts
 	$(BIN)/ruff check --fix src tests benchmarks scripts
 
-bench: $(VENV)/.installed
+# Sources of the two image datasets that are not bundled (MNIST, Fashion-MNIST).
+data: $(VENV)/.installed
+	PYTHON=$(BIN)/python scripts/install_benchmark_data.sh
+
+# The published comparison: nine datasets, paper and fair protocols, 10 seeds; resumable.
+benchmark: data
+	$(BIN)/salutary bench --seeds 10 --jobs 2 --store benchmarks/store
+	$(BIN)/salutary report --store benchmarks/store --output benchmarks/results
+
+report: $(VENV)/.installed
+	$(BIN)/salutary report --store benchmarks/store --output benchmarks/results
+
+bench-speed: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_influence.py
 
 clean:

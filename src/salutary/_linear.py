@@ -175,6 +175,19 @@ class LogisticObjective:
         c = P * (1.0 - P) * self.w[:, None]
         return c.T @ (self.Xa**2) + self.l2 * self.mask
 
+    def preconditioner(self, P: np.ndarray):
+        """Jacobi preconditioner for CG: divide by the Hessian's diagonal.
+
+        (A Kronecker-factored alternative, ``c_a Xa^T W Xa + l2`` per class block, was
+        measured to need about three times as many CG iterations on MNIST: the weights
+        ``p (1 - p)`` vary too much across samples for one shared Gram matrix.)
+        """
+        diag = self.hessian_diagonal(P).ravel()
+        if self.null is not None:
+            diag = diag + self.null**2
+        diag = np.where(diag > 0, diag, 1.0)
+        return lambda x: x / diag
+
     def solve(
         self,
         P: np.ndarray,
@@ -233,13 +246,9 @@ class LogisticObjective:
                 out += null * (null @ x)
             return out
 
-        diag = self.hessian_diagonal(P).ravel()
-        if null is not None:
-            diag = diag + null**2
-        diag = np.where(diag > 0, diag, 1.0)
         n = self.n_params
         op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
-        pre = LinearOperator((n, n), matvec=lambda x: x / diag, dtype=np.float64)
+        pre = LinearOperator((n, n), matvec=self.preconditioner(P), dtype=np.float64)
         count = [0]
 
         def callback(_: np.ndarray) -> None:
