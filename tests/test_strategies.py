@@ -14,6 +14,7 @@ from salutary.strategies import (
     STRATEGIES,
     BadgeSampling,
     CoreSetSampling,
+    CrossFitSalutary,
     EntropySampling,
     LeastConfidenceSampling,
     MarginSampling,
@@ -270,6 +271,56 @@ class TestPredictedInfluence(StrategyTemplate):
         score = tree.fit(d["X_train"], target).predict(d["X_pool"])
         sel = _select(self.make(), d, 10, seed=4)
         np.testing.assert_allclose(np.sort(sel.scores), np.sort(score)[-10:])
+
+
+class TestCrossFitSalutary(StrategyTemplate):
+    strategy_class = CrossFitSalutary
+
+    def _explicit(self, d, X_true, y_true, X_own, y_own, seed):
+        """Fold-by-fold with fresh fits and influence_matrix."""
+        from sklearn.model_selection import StratifiedKFold
+
+        state = int(np.random.default_rng(seed).integers(2**31 - 1))
+        folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=state)
+        total = 0
+        for tr, va in folds.split(X_true, y_true):
+            X_fit = np.vstack([X_true[tr], X_own])
+            y_fit = np.concatenate([y_true[tr], y_own])
+            m = LogisticModel(l2=5.0).fit(X_fit, y_fit)
+            total = total + influence_matrix(m, X_fit, X_true[va], y_true[va], d["X_pool"])
+        return total
+
+    def test_sums_out_of_fold_influence_over_all_true_labels(self, round_data):
+        d = round_data
+        # Training rows: 80 true + 20 labeled earlier by the strategy (untrusted).
+        X_own = d["X_pool"][-20:]
+        y_own = d["model"].predict(X_own)
+        X_train = np.vstack([d["X_train"], X_own])
+        y_train = np.concatenate([d["y_train"], y_own])
+        trusted = np.r_[np.ones(80, bool), np.zeros(20, bool)]
+        model = LogisticModel(l2=5.0).fit(X_train, y_train)
+        X_true = np.vstack([d["X_train"], d["X_val"]])
+        y_true = np.concatenate([d["y_train"], d["y_val"]])
+        total = self._explicit(d, X_true, y_true, X_own, y_own, seed=3)
+        args = (model, X_train, y_train, d["X_pool"], 10)
+        kw = dict(X_val=d["X_val"], y_val=d["y_val"], trusted=trusted)
+        sel = self.make().select(*args, **kw, rng=np.random.default_rng(3))
+        best = total.max(axis=1)
+        np.testing.assert_array_equal(sel.indices, np.argsort(-best)[:10])
+        np.testing.assert_allclose(sel.scores, best[sel.indices], rtol=1e-6)
+        np.testing.assert_array_equal(sel.labels, model.classes_[total[sel.indices].argmax(1)])
+
+    def test_validation_rows_already_in_training_are_not_counted_twice(self, round_data):
+        # fair protocol: V is part of the training rows; paper: passed separately.
+        d = round_data
+        X_lv = np.vstack([d["X_train"], d["X_val"]])
+        y_lv = np.concatenate([d["y_train"], d["y_val"]])
+        model = LogisticModel(l2=5.0).fit(X_lv, y_lv)
+        kw = dict(X_val=d["X_val"], y_val=d["y_val"])
+        fair = self.make().select(model, X_lv, y_lv, d["X_pool"], 10, **kw,
+                                  rng=np.random.default_rng(0))  # fmt: skip
+        total = self._explicit(d, X_lv, y_lv, X_lv[:0], y_lv[:0], seed=0)
+        np.testing.assert_array_equal(fair.indices, np.argsort(-total.max(axis=1))[:10])
 
 
 def test_template_covers_every_registered_strategy():

@@ -123,6 +123,7 @@ def _label_loop(
     ``oracle(pool_indices)`` returns true labels; it is called only for oracle strategies.
     """
     X_train, y_train = X_labeled, y_labeled
+    trusted = np.ones(len(y_train), dtype=bool)  # rows whose label is ground truth
     remaining = np.arange(X_pool.shape[0])
     model.fit(X_train, y_train)
     on_round(0, model, remaining[:0], y_train[:0], np.zeros(0), 0.0)
@@ -136,6 +137,7 @@ def _label_loop(
             budget,
             X_val=X_val,
             y_val=y_val,
+            trusted=trusted,
             rng=rng,
         )
         idx = np.asarray(sel.indices, dtype=np.intp)
@@ -148,6 +150,7 @@ def _label_loop(
             labels = np.asarray(sel.labels)
         X_train = np.vstack([X_train, X_pool[chosen]])
         y_train = np.concatenate([y_train, labels.astype(y_train.dtype, copy=False)])
+        trusted = np.concatenate([trusted, np.full(len(idx), strategy.requires_oracle)])
         remaining = np.delete(remaining, idx)
         model.fit(X_train, y_train)
         on_round(r, model, chosen, labels, np.asarray(sel.scores), time.perf_counter() - t0)

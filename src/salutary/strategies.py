@@ -23,6 +23,7 @@ __all__ = [
     "STRATEGIES",
     "BadgeSampling",
     "CoreSetSampling",
+    "CrossFitSalutary",
     "EntropySampling",
     "LeastConfidenceSampling",
     "MarginSampling",
@@ -90,6 +91,7 @@ class Strategy(BaseEstimator):
         X_val: np.ndarray | None = None,
         y_val: np.ndarray | None = None,
         sample_weight: np.ndarray | None = None,
+        trusted: np.ndarray | None = None,
         rng: np.random.Generator,
     ) -> Selection:
         """Pick ``budget`` rows of ``X_pool``.
@@ -108,6 +110,9 @@ class Strategy(BaseEstimator):
             Labeled validation set (for strategies with ``uses_validation``).
         sample_weight : ndarray or None
             Training weights the model was fit with.
+        trusted : ndarray of bool or None
+            Which training rows carry ground-truth labels (the initial set and oracle
+            answers) as opposed to labels assigned by an oracle-free strategy.
         rng : numpy.random.Generator
             Source of every random choice (tie-breaks included).
 
@@ -383,10 +388,99 @@ class PredictedInfluence(SalutaryLabeling):
         return Selection(indices=idx, scores=score[idx])
 
 
+def _rows_in(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Which rows of ``A`` occur (bit for bit) among the rows of ``B``."""
+    seen = {row.tobytes() for row in np.ascontiguousarray(B, dtype=np.float64)}
+    return np.array(
+        [row.tobytes() in seen for row in np.ascontiguousarray(A, dtype=np.float64)], dtype=bool
+    )
+
+
+class CrossFitSalutary(SalutaryLabeling):
+    """Salutary labeling with cross-fitted influence: validation labels used twice.
+
+    The ground-truth-labeled rows (the training rows marked ``trusted`` plus any
+    validation rows not already among them) are split into ``n_folds`` stratified folds.
+    For each fold, a model is fit on the other folds plus every row labeled so far by
+    this strategy, and the influence of each (pool sample, class) on *that fold's* loss
+    is computed; the fold influences are summed. Every true label thus serves both for
+    training and, out of fold, as validation. Labels and picks then follow
+    :class:`SalutaryLabeling`. Meant for the ``fair`` protocol, where the final model
+    also trains on the validation labels.
+
+    A class absent from a fold's training part (a class with a single labeled example)
+    cannot be scored by that fold: its validation rows are left out there and the fold
+    adds nothing to that class's column.
+
+    Parameters
+    ----------
+    n_folds : int, default=5
+    solver, tol : see :class:`SalutaryLabeling`.
+    """
+
+    name = "salutary-crossfit"
+
+    def __init__(self, n_folds: int = 5, solver: str = "auto", tol: float = 1e-10) -> None:
+        super().__init__(solver=solver, tol=tol)
+        self.n_folds = n_folds
+
+    def _fold_model(self, model):
+        from sklearn.base import clone
+
+        fold = clone(model)
+        if "warm_start" in fold.get_params() and hasattr(model, "coef_"):
+            # Start each fold from the full model's optimum: a few Newton steps suffice.
+            fold.set_params(warm_start=True)
+            fold.classes_, fold.coef_, fold.intercept_ = (
+                model.classes_, model.coef_, model.intercept_,
+            )  # fmt: skip
+        return fold
+
+    def select(
+        self, model, X_train, y_train, X_pool, budget, *, X_val=None, y_val=None,
+        sample_weight=None, trusted=None, rng, **_,
+    ):  # fmt: skip
+        import warnings
+
+        from sklearn.model_selection import StratifiedKFold
+
+        if X_val is None or y_val is None:
+            raise ValueError(f"strategy {self.name!r} needs a labeled validation set")
+        trusted = np.ones(len(y_train), bool) if trusted is None else np.asarray(trusted)
+        X_true, y_true = X_train[trusted], y_train[trusted]
+        extra = ~_rows_in(X_val, X_true)
+        X_true = np.vstack([X_true, X_val[extra]])
+        y_true = np.concatenate([y_true, np.asarray(y_val)[extra]])
+        X_own, y_own = X_train[~trusted], y_train[~trusted]
+        classes = model.classes_
+        total = np.zeros((X_pool.shape[0], len(classes)))
+        folds = StratifiedKFold(
+            n_splits=self.n_folds, shuffle=True, random_state=int(rng.integers(2**31 - 1))
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The least populated class")
+            splits = list(folds.split(X_true, y_true))
+        for train_idx, val_idx in splits:
+            X_fit = np.vstack([X_true[train_idx], X_own])
+            y_fit = np.concatenate([y_true[train_idx], y_own])
+            fold_model = self._fold_model(model).fit(X_fit, y_fit)
+            keep = np.isin(y_true[val_idx], fold_model.classes_)
+            factors = InfluenceFactors(solver=self.solver, tol=self.tol).fit(
+                fold_model, X_fit, X_true[val_idx][keep], y_true[val_idx][keep]
+            )
+            cols = np.searchsorted(classes, fold_model.classes_)
+            total[:, cols] += factors.score(X_pool)
+        label_idx = total.argmax(axis=1)
+        gain = total[np.arange(len(total)), label_idx]
+        idx = top_k(gain, budget, rng)
+        return Selection(indices=idx, scores=gain[idx], labels=classes[label_idx[idx]])
+
+
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls
     for cls in (
         SalutaryLabeling,
+        CrossFitSalutary,
         SelfTraining,
         SalutaryOracle,
         RandomSampling,
