@@ -168,6 +168,7 @@ def test_write_report(tmp_path):
     path = write_report(_hand_made_store(), tmp_path)
     text = path.read_text()
     assert "1 wins, 1 ties, 1 losses over 3 datasets" in text
+    assert "Against `random`: 1 wins, 1 ties, 1 losses" in text
     assert (tmp_path / "curve_paper_A.png").stat().st_size > 1000
 
 

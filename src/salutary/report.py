@@ -27,7 +27,11 @@ __all__ = [
 ALPHA = 0.05
 #: The method under test; every other strategy except its ablation is a baseline.
 METHOD = "salutary"
-_ABLATIONS = ("salutary-oracle",)
+
+
+def _is_variant(strategy: str) -> bool:
+    """Salutary variants and ablations are not baselines of each other."""
+    return strategy.startswith("salutary")
 
 
 def _aulc(acc: np.ndarray) -> float:
@@ -122,27 +126,36 @@ def markdown_table(runs: pd.DataFrame, metric: str, strategies: Sequence[str] | 
 def outcomes(runs: pd.DataFrame, metric: str = "final", method: str = METHOD) -> pd.DataFrame:
     """Method against its best baseline, per dataset, for one protocol.
 
-    The best baseline is the strategy (other than the method and its ablation) with the
+    The best baseline is the strategy (other than any ``salutary*`` variant) with the
     highest mean. ``win``/``loss``: the paired t-test across seeds is significant and the
-    method is above/below; otherwise ``tie``.
+    method is above/below; otherwise ``tie``. The same comparison against ``random`` is
+    in ``vs_random``/``p_random``/``outcome_random``.
     """
     rows = []
     for dataset, part in runs.groupby("dataset", sort=True):
         means = part.groupby("strategy")[metric].mean()
         if method not in means:
             continue
-        baselines = means.drop([method, *_ABLATIONS], errors="ignore")
+        baselines = means[[s for s in means.index if not _is_variant(s)]]
         if baselines.empty:
             continue
         best = baselines.idxmax()
         diff, p, n = compare(part, method, best, metric)
-        if p == p and p < ALPHA:
-            result = "win" if diff > 0 else "loss"
-        else:
-            result = "tie"
-        rows.append((dataset, means[method], best, baselines[best], diff, p, n, result))
-    cols = ["dataset", method, "best_baseline", "baseline_mean", "difference", "p", "seeds"]
-    return pd.DataFrame(rows, columns=[*cols, "outcome"])
+        rdiff, rp, _ = compare(part, method, "random", metric)
+        rows.append(
+            (dataset, means[method], best, baselines[best], diff, p, n, _verdict(diff, p),
+             rdiff, rp, _verdict(rdiff, rp))
+        )  # fmt: skip
+    cols = ["dataset", "method_mean", "best_baseline", "baseline_mean", "difference", "p"]
+    return pd.DataFrame(
+        rows, columns=[*cols, "seeds", "outcome", "vs_random", "p_random", "outcome_random"]
+    )
+
+
+def _verdict(diff: float, p: float) -> str:
+    if p == p and p < ALPHA:
+        return "win" if diff > 0 else "loss"
+    return "tie"
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -181,6 +194,34 @@ def _time_table(runs: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _p(p: float) -> str:
+    return "–" if p != p else f"{p:.3f}"
+
+
+def _outcome_section(out_tab: pd.DataFrame, method: str) -> list[str]:
+    if out_tab.empty:
+        return []
+    counts = out_tab["outcome"].value_counts()
+    rc = out_tab["outcome_random"].value_counts()
+    lines = [
+        f"**`{method}` vs the best baseline (final accuracy):** {counts.get('win', 0)} wins, "
+        f"{counts.get('tie', 0)} ties, {counts.get('loss', 0)} losses over {len(out_tab)} "
+        f"datasets. Against `random`: {rc.get('win', 0)} wins, {rc.get('tie', 0)} ties, "
+        f"{rc.get('loss', 0)} losses.",
+        "",
+        f"| dataset | {method} | best baseline | its mean | Δ | p | outcome | Δ vs random "
+        "| p | outcome |",
+        "|---|---:|---|---:|---:|---:|---|---:|---:|---|",
+    ]
+    for r in out_tab.itertuples(index=False):
+        lines.append(
+            f"| {r.dataset} | {r.method_mean:.3f} | {r.best_baseline} | {r.baseline_mean:.3f} | "
+            f"{r.difference:+.3f} | {_p(r.p)} | {r.outcome} | {r.vs_random:+.3f} | "
+            f"{_p(r.p_random)} | {r.outcome_random} |"
+        )
+    return [*lines, ""]
+
+
 def write_report(
     results: pd.DataFrame, out_dir: str | Path, *, plots: bool = True, title: str = ""
 ) -> Path:
@@ -198,9 +239,11 @@ def write_report(
         "Test accuracy, mean ± std over seeds. **Bold**: best mean in the row. `*`: "
         f"significantly below the row's best (paired t-test across seeds, p < {ALPHA}). "
         "AULC: area under the accuracy curve over rounds, divided by its width. "
-        f"`{METHOD}` and `self-training` use no true label beyond the initial set; every "
-        "other strategy asks an oracle (`salutary-oracle` is the paper's ablation: "
-        "salutary selection with true labels)."
+        f"`{METHOD}`, `salutary-crossfit` and `self-training` use no true label beyond the "
+        "initial set (and the validation set); every other strategy asks an oracle "
+        "(`salutary-oracle` is the paper's ablation: salutary selection with true labels). "
+        "Baselines are all strategies except the `salutary*` variants. Protocol `fair`: "
+        "every model also trains on the validation labels."
     )
     from salutary.bench import PROTOCOLS
 
@@ -211,22 +254,9 @@ def write_report(
         prot_results = results[results["protocol"] == protocol]
         n_seeds = prot_runs["seed"].nunique()
         parts += ["", f"## Protocol `{protocol}` ({n_seeds} seeds)", ""]
-        out_tab = outcomes(prot_runs)
-        if not out_tab.empty:
-            counts = out_tab["outcome"].value_counts()
-            parts.append(
-                f"**{METHOD} vs the best baseline (final accuracy):** "
-                f"{counts.get('win', 0)} wins, {counts.get('tie', 0)} ties, "
-                f"{counts.get('loss', 0)} losses over {len(out_tab)} datasets."
-            )
-            parts += ["", "| dataset | salutary | best baseline | its mean | Δ | p | outcome |"]
-            parts.append("|---|---:|---|---:|---:|---:|---|")
-            for r in out_tab.itertuples(index=False):
-                parts.append(
-                    f"| {r.dataset} | {r.salutary:.3f} | {r.best_baseline} | "
-                    f"{r.baseline_mean:.3f} | {r.difference:+.3f} | "
-                    f"{'–' if r.p != r.p else f'{r.p:.3f}'} | {r.outcome} |"
-                )
+        present = set(prot_runs["strategy"])
+        for method in [m for m in (METHOD, "salutary-crossfit") if m in present]:
+            parts += _outcome_section(outcomes(prot_runs, method=method), method)
         for metric, label in (("final", "Final accuracy"), ("aulc", "AULC")):
             parts += ["", f"### {label}", "", markdown_table(prot_runs, metric)]
         parts += ["", "### Wall-clock seconds per round (selection + refit)", ""]
