@@ -194,12 +194,15 @@ class SalutaryLabeling(Strategy):
         self.solver = solver
         self.tol = tol
 
-    def _scores(self, model, X_train, X_pool, X_val, y_val, sample_weight):
+    def _factors(self, model, X_train, X_val, y_val, sample_weight) -> InfluenceFactors:
         if X_val is None or y_val is None:
             raise ValueError(f"strategy {self.name!r} needs a labeled validation set")
-        factors = InfluenceFactors(solver=self.solver, tol=self.tol).fit(
+        return InfluenceFactors(solver=self.solver, tol=self.tol).fit(
             model, X_train, X_val, y_val, sample_weight=sample_weight
         )
+
+    def _scores(self, model, X_train, X_pool, X_val, y_val, sample_weight):
+        factors = self._factors(model, X_train, X_val, y_val, sample_weight)
         label_idx, gain = factors.best_labels(X_pool)
         return factors.classes_[label_idx], gain
 
@@ -333,12 +336,7 @@ class ISAL(SalutaryLabeling):
         self, model, X_train, y_train, X_pool, budget, *, X_val=None, y_val=None,
         sample_weight=None, rng, **_,
     ):  # fmt: skip
-        if X_val is None or y_val is None:
-            raise ValueError(f"strategy {self.name!r} needs a labeled validation set")
-        factors = InfluenceFactors(solver=self.solver, tol=self.tol).fit(
-            model, X_train, X_val, y_val, sample_weight=sample_weight
-        )
-        I = factors.score(X_pool)
+        I = self._factors(model, X_train, X_val, y_val, sample_weight).score(X_pool)
         pred = model.predict_proba(X_pool).argmax(axis=1)
         score = I[np.arange(len(pred)), pred]
         idx = top_k(score, budget, rng)
@@ -372,11 +370,7 @@ class PredictedInfluence(SalutaryLabeling):
     ):  # fmt: skip
         from sklearn.tree import DecisionTreeRegressor
 
-        if X_val is None or y_val is None:
-            raise ValueError(f"strategy {self.name!r} needs a labeled validation set")
-        factors = InfluenceFactors(solver=self.solver, tol=self.tol).fit(
-            model, X_train, X_val, y_val, sample_weight=sample_weight
-        )
+        factors = self._factors(model, X_train, X_val, y_val, sample_weight)
         I_train = factors.score(X_train)
         target = I_train[np.arange(len(y_train)), np.searchsorted(factors.classes_, y_train)]
         tree = DecisionTreeRegressor(
