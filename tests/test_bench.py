@@ -46,6 +46,11 @@ def test_interrupted_grid_resumes_and_loses_nothing(tmp_path):
 
     pd.testing.assert_frame_equal(cols(store.load()), cols(fresh.load()))
     assert len(store.load()) == len(KEYS) * 11
+    # A consolidated results file seeds a new store (resume on another machine).
+    copy = ResultStore(tmp_path / "copy")
+    assert copy.import_frame(store.load()) == len(KEYS)
+    assert copy.done() == set(KEYS) and copy.import_frame(store.load()) == 0
+    pd.testing.assert_frame_equal(cols(copy.load()), cols(store.load()))
 
 
 def test_parallel_grid_matches_serial(tmp_path):

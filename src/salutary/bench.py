@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -25,6 +23,7 @@ from salutary.experiment import paper_split
 from salutary.loop import PAPER_L2, run_active_learning
 from salutary.model import LogisticModel
 from salutary.strategies import STRATEGIES
+from salutary.tabular import atomic_write
 
 __all__ = [
     "PROTOCOLS",
@@ -141,16 +140,21 @@ class ResultStore:
     def write(self, key: RunKey, frame: pd.DataFrame) -> Path:
         """Store one run atomically: a reader sees the whole file or none."""
         self.path.mkdir(parents=True, exist_ok=True)
-        target = self.path / key.filename
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=".parquet")
-        os.close(fd)
-        try:
-            frame.to_parquet(tmp, index=False)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return atomic_write(
+            self.path / key.filename, lambda tmp: frame.to_parquet(tmp, index=False)
+        )
+
+    def import_frame(self, frame: pd.DataFrame) -> int:
+        """Store every run of a consolidated results frame not stored yet; how many."""
+        done = self.done()
+        added = 0
+        keys = ["dataset", "protocol", "strategy", "seed"]
+        for (dataset, protocol, strategy, seed), run in frame.groupby(keys, sort=False):
+            key = RunKey(str(dataset), str(protocol), str(strategy), int(seed))
+            if key not in done:
+                self.write(key, run.reset_index(drop=True))
+                added += 1
+        return added
 
     def load(self) -> pd.DataFrame:
         """Every stored run, concatenated (empty frame if none)."""

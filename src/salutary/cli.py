@@ -671,6 +671,12 @@ def bench(
     store: Annotated[
         str, typer.Option("--store", metavar="DIR", help="Results store (a folder).")
     ] = "benchmarks/store",
+    seed_from: Annotated[
+        str | None,
+        typer.Option("--from", metavar="FILE", show_default=False,
+                     help="First copy into the store the runs of a consolidated results "
+                     "file, e.g. benchmarks/results/results.parquet, so only missing runs run."),
+    ] = None,
 ) -> None:  # fmt: skip
     """Run a grid of benchmark runs into a resumable results store.
 
@@ -696,6 +702,14 @@ def bench(
     except (InputError, ValueError) as exc:
         raise _fail(str(exc)) from None
     results = ResultStore(store)
+    if seed_from is not None:
+        import pandas as pd
+
+        try:
+            added = results.import_frame(pd.read_parquet(seed_from))
+        except (OSError, ValueError) as exc:
+            raise _fail(f"cannot read results file {seed_from!r}: {exc}") from None
+        _stdout().print(f"{added} runs copied from {seed_from}")
     done = results.done()
     n_todo = sum(k not in done for k in keys)
     with _progress() as progress:
@@ -730,7 +744,8 @@ def report(
         str, typer.Option("--output", "-o", metavar="DIR", help="Where the report goes.")
     ] = "benchmarks/results",
 ) -> None:
-    """Write REPORT.md, learning curves and per-run metrics from a results store."""
+    """Write REPORT.md, learning curves, per-run metrics (runs.csv) and every round of every
+    run (results.parquet, which `salutary bench --from` can resume from) from a store."""
     from salutary.bench import ResultStore
     from salutary.report import per_run, write_report
 
@@ -742,6 +757,7 @@ def report(
     path = write_report(results, out)
     runs = per_run(results)
     atomic_write(out / "runs.csv", lambda tmp: runs.to_csv(tmp, index=False, float_format="%.6g"))
+    atomic_write(out / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
     _stdout().print(f"Report written to {path} ({len(runs)} runs)")
 
 

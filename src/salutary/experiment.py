@@ -204,6 +204,10 @@ def learning_curve_plot(
     import matplotlib.pyplot as plt
 
     summary = summarize(results)
+    rank = {name: i for i, name in enumerate(STRATEGIES)}
+    summary = summary.sort_values(
+        ["strategy", "round"], key=lambda c: c.map(rank) if c.name == "strategy" else c
+    )
     n_strategies = summary["strategy"].nunique()
     colors = plt.get_cmap("tab10" if n_strategies <= 10 else "tab20").colors
     alpha = 0.12 if n_strategies <= 4 else 0.05  # many overlapping bands: keep lines legible
@@ -212,7 +216,7 @@ def learning_curve_plot(
         x = part["round"].to_numpy() * (budget or 1)
         m, s = part["mean"].to_numpy(), part["std"].to_numpy()
         free = strategy in STRATEGIES and not STRATEGIES[strategy].requires_oracle
-        color = colors[i % len(colors)]
+        color = "black" if strategy == "salutary" else colors[i % len(colors)]
         width = 2.2 if strategy == "salutary" else 1.3
         style = "-" if free else "--"
         ax.plot(x, m, style, color=color, lw=width, marker="o", markersize=3, label=strategy)

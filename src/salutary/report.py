@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pandas as pd
 from scipy.stats import ttest_rel
 
 from salutary.strategies import STRATEGIES
+from salutary.tabular import atomic_write
 
 __all__ = [
     "ALPHA",
@@ -158,13 +157,6 @@ def _verdict(diff: float, p: float) -> str:
     return "tie"
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def _agreement_table(results: pd.DataFrame) -> str:
     free = [s for s, c in STRATEGIES.items() if not c.requires_oracle]
     part = results[results["strategy"].isin(free) & (results["round"] > 0)]
@@ -271,5 +263,6 @@ def write_report(
                 learning_curve_plot(part, out / name, title=f"{dataset}, {protocol}", budget=budget)
                 parts.append(f"![{dataset} {protocol}]({name})")
     path = out / "REPORT.md"
-    _atomic_write_text(path, "\n".join(parts) + "\n")
+    text = "\n".join(parts) + "\n"
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
