@@ -173,9 +173,10 @@ def test_predicts_actual_retraining_on_wine_quality():
 
 
 # ---------------------------------------------------------------- factors and scoring
-def test_factors_score_chunks_and_best_labels(make_data):
-    X, y = make_data(500, 6, 5, seed=9)
-    model = LogisticModel(l2=1.0).fit(X[:200], y[:200])
+@pytest.mark.parametrize(("k", "fit_intercept"), CASES)
+def test_factors_score_chunks_and_best_labels(make_data, k, fit_intercept):
+    X, y = make_data(500, 6, k, seed=9)
+    model = LogisticModel(l2=1.0, fit_intercept=fit_intercept).fit(X[:200], y[:200])
     f = InfluenceFactors().fit(model, X[:200], X[200:300], y[200:300])
     full = f.score(X[300:])
     np.testing.assert_allclose(f.score(X[300:], chunk_size=7), full, rtol=1e-12)

@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from salutary._linear import LogisticObjective, SolveInfo, linear_scores, probabilities
+from salutary._linear import LogisticObjective, SolveInfo, probabilities
 
 __all__ = ["InfluenceFactors", "influence_matrix", "model_parameters"]
 
@@ -152,6 +152,7 @@ class InfluenceFactors(BaseEstimator):
         factors, info = train.solve(
             P_train, g_val, solver=self.solver, tol=self.tol, max_iter=self.max_iter
         )
+        self.__dict__.pop("_weights_cache", None)
         self.classes_ = classes
         self.theta_ = theta
         self.fit_intercept_ = fit_intercept
@@ -164,11 +165,29 @@ class InfluenceFactors(BaseEstimator):
         for start in range(0, X.shape[0], chunk_size):
             yield start, X[start : start + chunk_size]
 
+    def _weights(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray | None]:
+        """``[W; V]^T`` (d x 2k) and the stacked intercepts, cast once per dtype."""
+        cache = self.__dict__.setdefault("_weights_cache", {})
+        key = np.dtype(dtype).str
+        if key not in cache:
+            both = np.vstack([self.theta_, self.factors_])
+            W, b = (both[:, :-1], both[:, -1]) if self.fit_intercept_ else (both, None)
+            cache[key] = (
+                np.ascontiguousarray(W.T, dtype=dtype),
+                None if b is None else b.astype(dtype),
+            )
+        return cache[key]
+
     def _logits_and_s(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Logits and ``s`` for a chunk, from one product with ``[Theta; V]``."""
+        """Logits ``Z`` and ``S = V [x, 1]`` for a chunk, from one product with ``[W; V]``.
+
+        Both are computed from a single pass over the chunk: scoring reads the pool once.
+        """
+        Wt, b = self._weights(X.dtype)
+        out = X @ Wt
+        if b is not None:
+            out += b
         k = self.theta_.shape[0]
-        both = np.vstack([self.theta_, self.factors_]).astype(X.dtype, copy=False)
-        out = linear_scores(X, both, self.fit_intercept_)
         return out[:, :k], out[:, k:]
 
     def _influence_chunk(self, X: np.ndarray) -> np.ndarray:
@@ -179,8 +198,25 @@ class InfluenceFactors(BaseEstimator):
             sig = probabilities(Z)[:, 0]
             s1 = S[:, 0]
             return np.column_stack([sig * s1, (sig - 1.0) * s1])
-        P = probabilities(Z)
-        return np.sum(P * S, axis=1, keepdims=True) - S
+        return self._ps(Z, S)[:, None] - S
+
+    @staticmethod
+    def _ps(Z: np.ndarray, S: np.ndarray) -> np.ndarray:
+        """``p^T s`` per row, with ``p = softmax(Z)``; overwrites ``Z``."""
+        Z -= Z.max(axis=1, keepdims=True)
+        np.exp(Z, out=Z)
+        return np.einsum("ij,ij->i", Z, S) / Z.sum(axis=1)
+
+    def _best_chunk(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        Z, S = self._logits_and_s(X)
+        if S.shape[1] == 1:
+            sig = probabilities(Z)[:, 0]
+            s1 = S[:, 0]
+            label = (s1 < 0).astype(np.intp)  # argmin of s = [0, s_1]
+            return label, np.where(s1 < 0, (sig - 1.0) * s1, sig * s1)
+        label = S.argmin(axis=1)
+        s_min = np.take_along_axis(S, label[:, None], axis=1)[:, 0]
+        return label, self._ps(Z, S) - s_min
 
     def score(self, X_pool: np.ndarray, *, chunk_size: int = 4096) -> np.ndarray:
         """Influence matrix of shape ``(n_pool, n_classes)``, columns in ``classes_`` order.
@@ -209,10 +245,8 @@ class InfluenceFactors(BaseEstimator):
         labels = np.empty(n, dtype=np.intp)
         scores = np.empty(n, dtype=X_pool.dtype)
         for start, chunk in self._chunks(X_pool, chunk_size):
-            I = self._influence_chunk(chunk)
-            j = np.argmax(I, axis=1)
-            labels[start : start + len(chunk)] = j
-            scores[start : start + len(chunk)] = I[np.arange(len(chunk)), j]
+            stop = start + len(chunk)
+            labels[start:stop], scores[start:stop] = self._best_chunk(chunk)
         return labels, scores
 
 
