@@ -277,7 +277,7 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
     budget : int, default=10
         Samples labeled per round.
     rounds : int, default=10
-        Number of rounds.
+        Number of rounds; fewer are run if the unlabeled rows run out.
     strategy : str or Strategy, default="salutary"
         An oracle-free strategy.
     random_state : int, Generator or None, default=None
