@@ -8,6 +8,7 @@ import platform
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -24,7 +25,9 @@ from salutary.tabular import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+    from distributed import Client
     from rich.console import Console
 
     from salutary.tabular import Tables
@@ -160,6 +163,14 @@ def _progress():
 
 # ------------------------------------------------------------------------------ label
 
+
+class Engine(str, Enum):
+    """Where ``salutary label`` scores the pool."""
+
+    memory = "memory"
+    dask = "dask"
+
+
 _ROWS_NOTE = (
     "Rows in messages are data rows numbered from 1 (the header is not counted); for CSV "
     "files the line in the file is given too, e.g. 'row 7 (line 8)'."
@@ -174,7 +185,9 @@ _ROWS_NOTE = (
         "        --validation val.csv --target species \\\n"
         "        --budget 10 --rounds 10 --output salutary.csv\n"
         "    salutary label -l lab.parquet -u pool.parquet -v val.parquet -t y \\\n"
-        "        --categorical zip_code region -o labeled_pool.parquet\n\n"
+        "        --categorical zip_code region -o labeled_pool.parquet\n"
+        "    salutary label -l lab.csv -u pool.csv -v val.csv -t y -o out.csv \\\n"
+        "        --engine dask --scheduler tcp://10.0.0.5:8786\n\n"
         f"{_ROWS_NOTE} Bad input ends with exit status 2 and one `error: ...` line on stderr "
         "naming the file (and the column and row where that applies)."
     ),
@@ -247,6 +260,34 @@ def label(
             show_default=False,
         ),
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="Score the pool in this process (memory) or on a Dask cluster (dask; "
+            "needs `pip install 'salutary[dask]'`). Both write the same file.",
+        ),
+    ] = Engine.memory,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="With --engine dask: address of a running dask.distributed scheduler, "
+            "e.g. tcp://10.0.0.5:8786. Default: start a local cluster.",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="With --engine dask and no --scheduler: worker processes of the local "
+            "cluster (default: one per core).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Label rows of an unlabeled file by salutary labeling and write them out.
 
@@ -256,8 +297,13 @@ def label(
     get their salutary label; after ROUNDS rounds the chosen rows are written with all
     their original columns, the target filled in, and the columns salutary_round (1..R)
     and salutary_score, sorted by round then score (highest first).
+
+    With --engine dask the pool is held by the workers of a Dask cluster and each round
+    scores it there (the model and the influence factors stay in this process); the
+    result is the same file as with --engine memory.
     """
     try:
+        _check_engine_options(engine, scheduler, workers)
         check_output(output)
         tables = load_tables(labeled, unlabeled, validation, target, categorical or ())
         check_budget(budget, rounds, tables.unlabeled_file)
@@ -271,7 +317,16 @@ def label(
     except InputError as exc:
         raise _fail(str(exc)) from None
 
-    frame = _salutary_label(tables, budget=budget, rounds=rounds, l2=l2, seed=seed)
+    if engine is Engine.dask:
+        client = _dask_client(scheduler, workers)
+        try:
+            frame = _salutary_label(
+                tables, budget=budget, rounds=rounds, l2=l2, seed=seed, client=client
+            )
+        finally:
+            client.close()
+    else:
+        frame = _salutary_label(tables, budget=budget, rounds=rounds, l2=l2, seed=seed)
     try:
         check_output(output)  # the directory may have gone away meanwhile
         write_table(frame, output)
@@ -297,10 +352,65 @@ def _check_not_an_input(output: str, tables: Tables) -> None:
             )
 
 
+def _check_engine_options(engine: Engine, scheduler: str | None, workers: int | None) -> None:
+    if engine is not Engine.dask:
+        given = [
+            o for o, v in (("--scheduler", scheduler), ("--workers", workers)) if v is not None
+        ]
+        if given:
+            verb = "needs" if len(given) == 1 else "need"
+            raise InputError(f"{' and '.join(given)} {verb} --engine dask")
+    elif scheduler is not None and workers is not None:
+        raise InputError(
+            "--workers sets the size of a local cluster; it cannot be used with --scheduler"
+        )
+
+
+def _dask_client(scheduler: str | None, workers: int | None) -> Client:
+    """A client of the scheduler, or of a new local cluster; one-line errors."""
+    try:
+        from salutary.distributed import get_client
+
+        return get_client(scheduler, workers)
+    except ImportError:
+        raise _fail("--engine dask needs dask: pip install 'salutary[dask]'") from None
+    except ConnectionError as exc:
+        raise _fail(str(exc)) from None
+
+
 def _salutary_label(
-    tables: Tables, *, budget: int, rounds: int, l2: float, seed: int
+    tables: Tables, *, budget: int, rounds: int, l2: float, seed: int, client: Client | None = None
 ) -> pd.DataFrame:
-    """Run :class:`SalutaryLabeler` on the encoded tables; the output frame."""
+    """Salutary labeling of the encoded tables (in memory, or on ``client``'s cluster)."""
+    import numpy as np
+
+    with _progress() as progress:
+        task = progress.add_task(
+            f"salutary labeling: {budget} of {len(tables.X_pool)} rows per round", total=rounds
+        )
+
+        def on_round(r: int) -> None:
+            progress.update(task, completed=r, description=f"salutary labeling: round {r}")
+
+        run = _label_in_memory if client is None else _label_on_dask
+        pool_round, pool_label, pool_score = run(
+            tables, budget=budget, rounds=rounds, l2=l2, seed=seed, on_round=on_round, client=client
+        )
+        progress.update(task, description=f"salutary labeling: {rounds} rounds done")
+
+    chosen = np.flatnonzero(pool_round > 0)
+    out = tables.unlabeled.iloc[chosen].copy()
+    out[tables.target] = tables.classes[pool_label[chosen]]
+    out[ROUND_COLUMN] = pool_round[chosen].astype(np.int64)
+    out[SCORE_COLUMN] = pool_score[chosen].astype(np.float64)
+    out = out.sort_values([ROUND_COLUMN, SCORE_COLUMN], ascending=[True, False], kind="mergesort")
+    return out.reset_index(drop=True)
+
+
+def _label_in_memory(
+    tables: Tables, *, budget, rounds, l2, seed, on_round, client=None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pool row: round it was labeled in (-1: never), label code and score."""
     import numpy as np
 
     from salutary import LogisticModel, SalutaryLabeler
@@ -308,31 +418,55 @@ def _salutary_label(
     n_lab = len(tables.y_labeled_codes)
     X = np.vstack([tables.X_labeled, tables.X_pool])
     y = np.concatenate([tables.y_labeled_codes, np.full(len(tables.X_pool), -1, dtype=np.int64)])
-    with _progress() as progress:
-        task = progress.add_task(
-            f"salutary labeling: {budget} of {len(tables.X_pool)} rows per round", total=rounds
-        )
+    labeler = SalutaryLabeler(
+        estimator=LogisticModel(l2=l2, warm_start=True),
+        budget=budget,
+        rounds=rounds,
+        random_state=seed,
+        callback=lambda r, _labeler: on_round(r),
+    ).fit(X, y, tables.X_val, tables.y_val_codes)
+    return (
+        labeler.labeled_iter_[n_lab:],
+        labeler.transduction_[n_lab:],
+        labeler.salutary_score_[n_lab:],
+    )
 
-        def on_round(r: int, _labeler: SalutaryLabeler) -> None:
-            progress.update(task, completed=r, description=f"salutary labeling: round {r}")
 
-        labeler = SalutaryLabeler(
-            estimator=LogisticModel(l2=l2, warm_start=True),
-            budget=budget,
-            rounds=rounds,
-            random_state=seed,
-            callback=on_round,
-        ).fit(X, y, tables.X_val, tables.y_val_codes)
-        progress.update(task, description=f"salutary labeling: {rounds} rounds done")
+def _label_on_dask(
+    tables: Tables, *, budget, rounds, l2, seed, on_round, client
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As :func:`_label_in_memory`, with the pool held and scored by the cluster."""
+    import numpy as np
 
-    pool_round = labeler.labeled_iter_[n_lab:]
-    chosen = np.flatnonzero(pool_round > 0)
-    out = tables.unlabeled.iloc[chosen].copy()
-    out[tables.target] = tables.classes[labeler.transduction_[n_lab:][chosen]]
-    out[ROUND_COLUMN] = pool_round[chosen].astype(np.int64)
-    out[SCORE_COLUMN] = labeler.salutary_score_[n_lab:][chosen].astype(np.float64)
-    out = out.sort_values([ROUND_COLUMN, SCORE_COLUMN], ascending=[True, False], kind="mergesort")
-    return out.reset_index(drop=True)
+    from salutary import LogisticModel
+    from salutary.distributed import label_rounds, scatter_pool
+
+    n_pool = len(tables.X_pool)
+    pool_round = np.full(n_pool, -1, dtype=np.int64)
+    pool_label = np.full(n_pool, -1, dtype=np.int64)
+    pool_score = np.full(n_pool, np.nan)
+    on_round(0)
+
+    def record(done) -> None:
+        pool_round[done.rows] = done.round
+        pool_label[done.rows] = done.labels
+        pool_score[done.rows] = done.scores
+        on_round(done.round)
+
+    label_rounds(
+        LogisticModel(l2=l2, warm_start=True),
+        tables.X_labeled,
+        tables.y_labeled_codes,
+        scatter_pool(tables.X_pool, client),
+        tables.X_val,
+        tables.y_val_codes,
+        budget=budget,
+        rounds=rounds,
+        random_state=seed,
+        client=client,
+        callback=record,
+    )
+    return pool_round, pool_label, pool_score
 
 
 def _label_summary(frame: pd.DataFrame, target: str, output: str, *, budget, rounds) -> None:
