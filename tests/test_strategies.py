@@ -335,3 +335,12 @@ def test_top_k_breaks_ties_by_seed_only():
     assert all(set(p) <= {1, 2, 3, 4} for p in picks)  # but never below a strict winner
     same = [tuple(top_k(scores, 2, np.random.default_rng(7))) for _ in range(3)]
     assert len(set(same)) == 1
+
+
+def test_top_k_equals_a_full_sort():
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.normal(size=2000), 1)  # many ties
+    scores[::50] = np.nan
+    for k in (0, 1, 10, 500, 1990, 2000):
+        expected = np.lexsort((np.random.default_rng(k).permutation(2000), -scores))[:k]
+        np.testing.assert_array_equal(top_k(scores, k, np.random.default_rng(k)), expected)

@@ -63,8 +63,15 @@ def top_k(scores: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     scores = np.asarray(scores, dtype=np.float64)
     k = min(int(k), scores.shape[0])
     tiebreak = rng.permutation(scores.shape[0])
+    if k == 0:
+        return np.zeros(0, dtype=np.intp)
+    # Only rows scoring at least the k-th largest can be picked (ties at that value
+    # included), so sort those alone: O(n) instead of a full O(n log n) sort.
+    neg = -scores
+    kth = np.partition(neg, k - 1)[k - 1]  # NaN sorts last, as in the lexsort below
+    cand = np.arange(neg.shape[0]) if np.isnan(kth) else np.flatnonzero(neg <= kth)
     # lexsort sorts by the last key first: score descending, then the random rank.
-    order = np.lexsort((tiebreak, -scores))
+    order = cand[np.lexsort((tiebreak[cand], neg[cand]))]
     return order[:k]
 
 
