@@ -187,7 +187,7 @@ _ROWS_NOTE = (
         "    salutary label -l lab.parquet -u pool.parquet -v val.parquet -t y \\\n"
         "        --categorical zip_code region -o labeled_pool.parquet\n"
         "    salutary label -l lab.csv -u pool.csv -v val.csv -t y -o out.csv \\\n"
-        "        --engine dask --scheduler tcp://10.0.0.5:8786\n\n"
+        "        --engine dask --scheduler tcp://scheduler-host:8786\n\n"
         f"{_ROWS_NOTE} Bad input ends with exit status 2 and one `error: ...` line on stderr "
         "naming the file (and the column and row where that applies)."
     ),
@@ -274,7 +274,7 @@ def label(
             "--scheduler",
             metavar="ADDRESS",
             help="With --engine dask: address of a running dask.distributed scheduler, "
-            "e.g. tcp://10.0.0.5:8786. Default: start a local cluster.",
+            "e.g. tcp://scheduler-host:8786. Default: start a local cluster.",
             show_default=False,
         ),
     ] = None,
