@@ -153,3 +153,14 @@ def test_paper_split_proportions_and_determinism():
     assert set(np.unique(a.y_val)) <= set(np.unique(a.y_labeled))
     total = len(a.y_labeled) + len(a.y_pool) + len(a.y_val) + len(a.y_test)
     assert n - total <= 2  # only validation rows of a class absent from the pool dropped
+
+
+def test_drop_rows_in_place_equals_delete():
+    from salutary.loop import _drop_rows
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    for rows in ([0], [49], [3, 4, 5], [0, 10, 49], list(rng.choice(50, 20, replace=False))):
+        work = X.copy()
+        _drop_rows(work, 50, np.array(rows))
+        np.testing.assert_array_equal(work[: 50 - len(rows)], np.delete(X, rows, axis=0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,6 +104,25 @@ def _check_xy(name: str, X: np.ndarray, y: np.ndarray | None, n_features: int | 
     return X, y
 
 
+def _drop_rows(X: np.ndarray, n: int, rows: np.ndarray) -> None:
+    """Remove ``rows`` from the first ``n`` rows of C-contiguous ``X`` in place, in order.
+
+    Rows after each removed one slide up with one ``memmove`` per gap: a round costs a
+    pass over the pool at memory speed, with no allocation (a fresh ``X[remaining]``
+    would page-fault a whole new pool every round).
+    """
+    if not X.flags.c_contiguous:
+        raise ValueError("_drop_rows needs a C-contiguous array")
+    drop = np.sort(rows)
+    ends = np.append(drop[1:], n)
+    row = X.strides[0]
+    base = X.ctypes.data
+    for k, (gap, end) in enumerate(zip(drop.tolist(), ends.tolist(), strict=True)):
+        count = end - gap - 1
+        if count > 0:
+            ctypes.memmove(base + (gap - k) * row, base + (gap + 1) * row, count * row)
+
+
 def _label_loop(
     model: object,
     strategy: Strategy,
@@ -125,6 +145,10 @@ def _label_loop(
     X_train, y_train = X_labeled, y_labeled
     trusted = np.ones(len(y_train), dtype=bool)  # rows whose label is ground truth
     remaining = np.arange(X_pool.shape[0])
+    # The strategies see the remaining rows in their original order: the caller's array
+    # in round 1, then a contiguous prefix of one private copy, compacted in place.
+    pool, owned = X_pool, False
+    n_left = pool.shape[0]
     model.fit(X_train, y_train)
     on_round(0, model, remaining[:0], y_train[:0], np.zeros(0), 0.0)
     for r in range(1, rounds + 1):
@@ -133,7 +157,7 @@ def _label_loop(
             model,
             X_train,
             y_train,
-            X_pool[remaining],
+            pool[:n_left],
             budget,
             X_val=X_val,
             y_val=y_val,
@@ -152,6 +176,11 @@ def _label_loop(
         y_train = np.concatenate([y_train, labels.astype(y_train.dtype, copy=False)])
         trusted = np.concatenate([trusted, np.full(len(idx), strategy.requires_oracle)])
         remaining = np.delete(remaining, idx)
+        if owned:
+            _drop_rows(pool, n_left, idx)
+        else:
+            pool, owned = np.ascontiguousarray(np.delete(pool, idx, axis=0)), True
+        n_left -= len(idx)
         model.fit(X_train, y_train)
         on_round(r, model, chosen, labels, np.asarray(sel.scores), time.perf_counter() - t0)
     return model
