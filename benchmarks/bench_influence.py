@@ -80,6 +80,8 @@ def main() -> None:
     ap.add_argument("--n-pool", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--reference-pool", type=int, default=20_000)
+    ap.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                    help="dtype of the pool (the model and factors stay float64)")  # fmt: skip
     args = ap.parse_args()
 
     rng = np.random.default_rng(0)
@@ -92,10 +94,10 @@ def main() -> None:
     X_tr, y_tr = X[: args.n_train], y[: args.n_train]
     X_val = X[args.n_train : args.n_train + args.n_val]
     y_val = y[args.n_train : args.n_train + args.n_val]
-    X_pool = np.ascontiguousarray(X[args.n_train + args.n_val :])
+    X_pool = np.ascontiguousarray(X[args.n_train + args.n_val :], dtype=args.dtype)
 
     model = LogisticModel(l2=50.0).fit(X_tr, y_tr)
-    Wfit = model.coef_
+    Wfit = model.coef_.astype(args.dtype)
     reps = args.repeats
 
     t_floor, _ = timed(lambda: X_pool @ Wfit.T, reps)
@@ -137,7 +139,7 @@ def main() -> None:
           f"scikit-learn {sklearn.__version__}")  # fmt: skip
     print(
         f"case: n_train={args.n_train}, n_val={args.n_val}, D={d}, K={k}, "
-        f"N_pool={args.n_pool}, float64, median of {reps} runs\n"
+        f"N_pool={args.n_pool}, pool {args.dtype}, median of {reps} runs\n"
     )
     print("| step | seconds | × floor |")
     print("|---|---:|---:|")
@@ -160,6 +162,20 @@ def main() -> None:
         f"max relative difference {agree:.1e}"
     )
     print(f"CG vs direct factors: max relative difference {cg_agree:.1e}")
+    # Peak memory of scoring beyond its N-sized outputs (labels + scores): chunked, so it
+    # should not grow with N.
+    import tracemalloc
+
+    for n in (args.n_pool // 10, args.n_pool):
+        tracemalloc.start()
+        factors.best_labels(X_pool[:n])
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        outputs = n * (np.dtype(np.intp).itemsize + X_pool.dtype.itemsize)
+        print(
+            f"best_labels on {n:,} rows: peak {peak / 2**20:.1f} MiB, of which outputs "
+            f"{outputs / 2**20:.1f} MiB; working memory {(peak - outputs) / 2**20:.1f} MiB"
+        )
     assert I.shape == (args.n_pool, k)
 
 
