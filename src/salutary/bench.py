@@ -16,12 +16,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from salutary.experiment import paper_split
-from salutary.loop import PAPER_L2, run_active_learning
-from salutary.model import LogisticModel
+from salutary.experiment import paper_split, run_split
+from salutary.loop import PAPER_L2
 from salutary.strategies import STRATEGIES
 from salutary.tabular import atomic_write
 
@@ -188,25 +186,15 @@ def run_one(key: RunKey) -> pd.DataFrame:
         test_size=protocol.test_size,
         val_size=protocol.val_size,
     )
-    X_lab, y_lab = split.X_labeled, split.y_labeled
-    if protocol.train_on_validation:
-        X_lab = np.vstack([X_lab, split.X_val])
-        y_lab = np.concatenate([y_lab, split.y_val])
     budget = protocol.budget_for(len(data.y))
-    result = run_active_learning(
-        X_lab,
-        y_lab,
-        split.X_pool,
-        split.X_val,
-        split.y_val,
-        split.X_test,
-        split.y_test,
-        strategy=key.strategy,
+    result = run_split(
+        split,
+        key.strategy,
+        seed=key.seed,
         budget=budget,
         rounds=protocol.rounds,
-        seed=key.seed,
-        y_pool=split.y_pool,
-        model=LogisticModel(l2=protocol.l2, warm_start=True),
+        l2=protocol.l2,
+        train_on_validation=protocol.train_on_validation,
     )
     frame = result.to_frame()
     frame.insert(0, "dataset", key.dataset)

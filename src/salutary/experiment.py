@@ -11,7 +11,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from salutary.loop import PAPER_L2, run_active_learning
+from salutary.loop import PAPER_L2, ActiveLearningResult, run_active_learning
 from salutary.model import LogisticModel
 from salutary.strategies import STRATEGIES
 
@@ -21,6 +21,7 @@ __all__ = [
     "learning_curve_plot",
     "paper_split",
     "run_experiment",
+    "run_split",
     "summarize",
 ]
 
@@ -97,11 +98,28 @@ def paper_split(
     return Split(X_lab, y_lab, X_pool, y_pool, X_val, y_val, X_test, y_test)
 
 
-def _one_run(X, y, strategy, seed, budget, rounds, l2, n_initial) -> pd.DataFrame:
-    split = paper_split(X, y, seed=seed, n_initial=n_initial)
-    result = run_active_learning(
-        split.X_labeled,
-        split.y_labeled,
+def run_split(
+    split: Split,
+    strategy: str,
+    *,
+    seed: int,
+    budget: int,
+    rounds: int,
+    l2: float = PAPER_L2,
+    train_on_validation: bool = False,
+) -> ActiveLearningResult:
+    """Run one strategy on one split with a warm-started ``LogisticModel(l2)``.
+
+    With ``train_on_validation`` (the ``fair`` protocol) the initial labeled set is
+    L ∪ V; influence-based strategies still measure influence on V.
+    """
+    X_lab, y_lab = split.X_labeled, split.y_labeled
+    if train_on_validation:
+        X_lab = np.vstack([X_lab, split.X_val])
+        y_lab = np.concatenate([y_lab, split.y_val])
+    return run_active_learning(
+        X_lab,
+        y_lab,
         split.X_pool,
         split.X_val,
         split.y_val,
@@ -114,7 +132,11 @@ def _one_run(X, y, strategy, seed, budget, rounds, l2, n_initial) -> pd.DataFram
         y_pool=split.y_pool,
         model=LogisticModel(l2=l2, warm_start=True),
     )
-    return result.to_frame()
+
+
+def _one_run(X, y, strategy, seed, budget, rounds, l2, n_initial) -> pd.DataFrame:
+    split = paper_split(X, y, seed=seed, n_initial=n_initial)
+    return run_split(split, strategy, seed=seed, budget=budget, rounds=rounds, l2=l2).to_frame()
 
 
 def run_experiment(
