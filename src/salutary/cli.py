@@ -132,6 +132,15 @@ def _positive(value: float) -> float:
     return value
 
 
+# Options shared by `label` and `run`.
+_Budget = Annotated[int, typer.Option("--budget", "-b", min=1, help="Rows per round.")]
+_Rounds = Annotated[int, typer.Option("--rounds", "-r", min=1, help="Rounds.")]
+_L2 = Annotated[
+    float,
+    typer.Option("--l2", callback=_positive, help="L2 penalty of the logistic model (C = 1 / l2)."),
+]
+
+
 def _stdout() -> Console:
     from rich.console import Console
 
@@ -240,14 +249,9 @@ def label(
             show_default=False,
         ),
     ],
-    budget: Annotated[int, typer.Option("--budget", "-b", min=1, help="Rows per round.")] = 10,
-    rounds: Annotated[int, typer.Option("--rounds", "-r", min=1, help="Rounds.")] = 10,
-    l2: Annotated[
-        float,
-        typer.Option(
-            "--l2", callback=_positive, help="L2 penalty of the logistic model (C = 1 / l2)."
-        ),
-    ] = 50.0,
+    budget: _Budget = 10,
+    rounds: _Rounds = 10,
+    l2: _L2 = 50.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed for tie-breaking.")] = 0,
     categorical: Annotated[
         list[str] | None,
@@ -541,14 +545,9 @@ def run(
     seeds: Annotated[
         int, typer.Option("--seeds", "-n", min=1, help="Number of seeds (0..N-1).")
     ] = 5,
-    budget: Annotated[int, typer.Option("--budget", "-b", min=1, help="Rows per round.")] = 10,
-    rounds: Annotated[int, typer.Option("--rounds", "-r", min=1, help="Rounds.")] = 10,
-    l2: Annotated[
-        float,
-        typer.Option(
-            "--l2", callback=_positive, help="L2 penalty of the logistic model (C = 1 / l2)."
-        ),
-    ] = 50.0,
+    budget: _Budget = 10,
+    rounds: _Rounds = 10,
+    l2: _L2 = 50.0,
     initial: Annotated[
         int,
         typer.Option(
@@ -661,12 +660,18 @@ def run(
     _stdout().print(f"Results written to {folder}{'' if str(folder).endswith('/') else '/'}")
 
 
+def _names(values: Sequence[str] | None, default: Sequence[str]) -> list[str]:
+    """Names given after one flag, repeated, or comma-separated; ``default`` if none."""
+    if not values:
+        return list(default)
+    names = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    return list(dict.fromkeys(names))
+
+
 def _parse_strategies(values: Sequence[str] | None) -> tuple[str, ...]:
     from salutary.strategies import STRATEGIES
 
-    if not values:
-        return _default_strategies()
-    names = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    names = _names(values, _default_strategies())
     unknown = [n for n in names if n not in STRATEGIES]
     if unknown:
         raise InputError(
@@ -675,7 +680,7 @@ def _parse_strategies(values: Sequence[str] | None) -> tuple[str, ...]:
         )
     if not names:
         raise InputError("--strategies needs at least one strategy name")
-    return tuple(dict.fromkeys(names))
+    return tuple(names)
 
 
 def _versions() -> dict[str, str]:
@@ -764,13 +769,6 @@ def _print_run_table(results, name: str, *, rounds: int, budget: int) -> None:
 
 
 # ------------------------------------------------------------------------ bench/report
-
-
-def _names(values: Sequence[str] | None, default: Sequence[str]) -> list[str]:
-    if not values:
-        return list(default)
-    names = [v.strip() for value in values for v in value.split(",") if v.strip()]
-    return list(dict.fromkeys(names))
 
 
 @app.command(
