@@ -123,8 +123,8 @@ class LogisticObjective:
     def logits(self, theta: np.ndarray) -> np.ndarray:
         return self.Xa @ theta.T
 
-    def loss(self, theta: np.ndarray) -> float:
-        Z = self.logits(theta)
+    def _objective(self, theta: np.ndarray, Z: np.ndarray) -> float:
+        """``R(theta)`` from the logits ``Z = Xa theta^T``."""
         if self.k == 1:
             z = Z[:, 0]
             ce = -(self.Y[:, 0] * log_expit(z) + (1.0 - self.Y[:, 0]) * log_expit(-z))
@@ -132,16 +132,14 @@ class LogisticObjective:
             ce = logsumexp(Z, axis=1) - np.sum(Z * self.Y, axis=1)
         return float(self.w @ ce + 0.5 * self.l2 * np.sum((self.mask * theta) ** 2))
 
+    def loss(self, theta: np.ndarray) -> float:
+        return self._objective(theta, self.logits(theta))
+
     def loss_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Objective, its gradient (shape of ``theta``) and the probabilities."""
         Z = self.logits(theta)
         P = probabilities(Z)
-        if self.k == 1:
-            z = Z[:, 0]
-            ce = -(self.Y[:, 0] * log_expit(z) + (1.0 - self.Y[:, 0]) * log_expit(-z))
-        else:
-            ce = logsumexp(Z, axis=1) - np.sum(Z * self.Y, axis=1)
-        f = float(self.w @ ce + 0.5 * self.l2 * np.sum((self.mask * theta) ** 2))
+        f = self._objective(theta, Z)
         G = ((P - self.Y) * self.w[:, None]).T @ self.Xa + self.l2 * self.mask * theta
         return f, G, P
 
