@@ -466,8 +466,8 @@ class CrossFitSalutary(SalutaryLabeling):
             y_fit = np.concatenate([y_true[train_idx], y_own])
             fold_model = self._fold_model(model).fit(X_fit, y_fit)
             keep = np.isin(y_true[val_idx], fold_model.classes_)
-            factors = InfluenceFactors(solver=self.solver, tol=self.tol).fit(
-                fold_model, X_fit, X_true[val_idx][keep], y_true[val_idx][keep]
+            factors = self._factors(
+                fold_model, X_fit, X_true[val_idx][keep], y_true[val_idx][keep], None
             )
             cols = np.searchsorted(classes, fold_model.classes_)
             total[:, cols] += factors.score(X_pool)
