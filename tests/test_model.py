@@ -112,3 +112,77 @@ def test_not_converged_warns(make_data):
 def test_single_class_is_rejected():
     with pytest.raises(ValueError, match="only one class"):
         LogisticModel().fit(np.ones((5, 2)), np.zeros(5))
+
+
+def _ill_conditioned(n=1500, d=40, k=4, seed=0):
+    """Strongly correlated features (like image pixels): Jacobi-CG needs many iterations."""
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal((n, 5))
+    X = Z @ rng.standard_normal((5, d)) + 0.05 * rng.standard_normal((n, d))
+    y = np.argmax(Z[:, :k] + 0.5 * rng.standard_normal((n, k)), axis=1)
+    return X, y
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_block_jacobi_inverts_the_dense_diagonal_blocks(k):
+    from salutary._linear import BlockJacobi, LogisticObjective, probabilities
+
+    X, y = _ill_conditioned(n=300, d=12, k=k)
+    obj = LogisticObjective(X, y, k, 0.5, True)
+    theta = np.random.default_rng(1).normal(size=(obj.k, obj.d1))
+    P = probabilities(obj.logits(theta))
+    H = obj.hessian(P)
+    if obj.null is not None:
+        H = H + np.outer(obj.null, obj.null)
+    pre = BlockJacobi(obj, P)
+    x = np.random.default_rng(2).normal(size=obj.n_params)
+    d1 = obj.d1
+    expected = np.concatenate(
+        [
+            np.linalg.solve(
+                H[a * d1 : (a + 1) * d1, a * d1 : (a + 1) * d1], x[a * d1 : (a + 1) * d1]
+            )
+            for a in range(obj.k)
+        ]
+    )
+    np.testing.assert_allclose(pre(x), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_block_jacobi_cg_solution_equals_direct_with_fewer_iterations():
+    from salutary._linear import BlockJacobi, LogisticObjective, probabilities
+
+    X, y = _ill_conditioned()
+    obj = LogisticObjective(X, y, 4, 1.0, True)
+    theta = np.zeros((obj.k, obj.d1))
+    P = probabilities(obj.logits(theta))
+    rhs = np.random.default_rng(3).normal(size=(obj.k, obj.d1))
+    rhs[:, -1] -= rhs[:, -1].mean()  # orthogonal to the intercept null direction
+    v_direct, _ = obj.solve(P, rhs, solver="direct")
+    v_jacobi, jacobi = obj.solve(P, rhs, solver="cg", tol=1e-10)
+    v_block, block = obj.solve(P, rhs, solver="cg", tol=1e-10, preconditioner=BlockJacobi(obj, P))
+    scale = np.abs(v_direct).max()
+    assert np.abs(v_jacobi - v_direct).max() < 1e-7 * scale
+    assert np.abs(v_block - v_direct).max() < 1e-7 * scale
+    assert block.n_iter < jacobi.n_iter
+
+
+def test_model_builds_block_jacobi_when_cg_is_slow_and_keeps_the_optimum():
+    X, y = _ill_conditioned()
+    direct = LogisticModel(l2=1.0, solver="direct").fit(X, y)
+    cg = LogisticModel(l2=1.0, solver="cg", warm_start=True).fit(X, y)
+    assert cg._preconditioner is not None  # Jacobi took >= 50 iterations here
+    np.testing.assert_allclose(cg.coef_, direct.coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(cg.intercept_, direct.intercept_, rtol=1e-6, atol=1e-8)
+    # A warm refit on grown data reuses it (stale probabilities, more rows) and still
+    # reaches the exact optimum of the new data.
+    X_new, y_new = _ill_conditioned(n=1600, seed=0)
+    X2, y2 = np.vstack([X, X_new[:30]]), np.concatenate([y, y_new[:30]])
+    kept = cg._preconditioner
+    cg.fit(X2, y2)
+    assert cg._preconditioner is kept
+    again = LogisticModel(l2=1.0, solver="direct").fit(X2, y2)
+    np.testing.assert_allclose(cg.coef_, again.coef_, rtol=1e-6, atol=1e-8)
+    # ... and is not pickled (it can be large).
+    import pickle
+
+    assert not hasattr(pickle.loads(pickle.dumps(cg)), "_preconditioner")

@@ -27,6 +27,10 @@ DIRECT_MAX_PARAMS = 4000
 #: Conjugate-gradient iterations assumed when ``solver="auto"`` compares costs.
 _CG_ITERATIONS_GUESS = 100
 
+#: Largest number of entries (``k * d1**2``) of the block-Jacobi preconditioner's
+#: inverse blocks (200 MB in float64).
+BLOCK_JACOBI_MAX_ENTRIES = 25_000_000
+
 
 def choose_solver(n: int, k: int, d1: int) -> str:
     """``"direct"`` or ``"cg"``, whichever needs fewer floating-point operations.
@@ -186,6 +190,20 @@ class LogisticObjective:
         diag = np.where(diag > 0, diag, 1.0)
         return lambda x: x / diag
 
+    def block_jacobi_fits(self) -> bool:
+        """Whether :class:`BlockJacobi` inverse blocks fit the memory cap."""
+        return self.k * self.d1**2 <= BLOCK_JACOBI_MAX_ENTRIES
+
+    def block_jacobi_pays(self, n_iter: int) -> bool:
+        """Whether building :class:`BlockJacobi` is worth it after a Jacobi-CG solve
+        that took ``n_iter`` iterations.
+
+        Building costs about ``n k d1^2`` multiply-adds (one ``d1 / 4`` of an iteration's
+        ``4 n k d1`` each); it must cost less than what one such solve did, and is then
+        reused by later solves (Newton steps, the influence factors, the next round).
+        """
+        return self.block_jacobi_fits() and n_iter >= 50 and self.d1 <= 4 * n_iter
+
     def solve(
         self,
         P: np.ndarray,
@@ -195,6 +213,7 @@ class LogisticObjective:
         tol: float = 1e-10,
         max_iter: int | None = None,
         H: np.ndarray | None = None,
+        preconditioner: BlockJacobi | None = None,
     ) -> tuple[np.ndarray, SolveInfo]:
         """Solve ``H v = rhs`` (``rhs`` orthogonal to the null direction, if any).
 
@@ -214,6 +233,10 @@ class LogisticObjective:
             CG iteration cap (default ``10 * n_params``).
         H : ndarray or None
             A precomputed dense Hessian, reused by the direct solver.
+        preconditioner : BlockJacobi or None
+            Used by CG instead of the Jacobi (diagonal) preconditioner. It may have been
+            built at other probabilities or on fewer rows: any symmetric positive definite
+            preconditioner leaves the solution unchanged, only the iteration count moves.
         """
         if solver == "auto":
             solver = choose_solver(self.Xa.shape[0], self.k, self.d1)
@@ -246,7 +269,8 @@ class LogisticObjective:
 
         n = self.n_params
         op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
-        pre = LinearOperator((n, n), matvec=self.preconditioner(P), dtype=np.float64)
+        apply = self.preconditioner(P) if preconditioner is None else preconditioner
+        pre = LinearOperator((n, n), matvec=apply, dtype=np.float64)
         count = [0]
 
         def callback(_: np.ndarray) -> None:
@@ -263,3 +287,51 @@ class LogisticObjective:
                 stacklevel=2,
             )
         return v.reshape(shape), SolveInfo("cg", count[0], float(res))
+
+
+class BlockJacobi:
+    """Block-Jacobi preconditioner: the exact inverse of each logit's diagonal block.
+
+    Block ``a`` of the Hessian is ``Xa^T diag(w p_a (1 - p_a)) Xa + l2`` (plus ``1 / k``
+    on the intercept for the null-direction fix). Unlike the diagonal (Jacobi), it
+    captures the correlations between features, which dominate the conditioning of
+    image pixels: on standardized MNIST (14,300 rows, 7,850 parameters) CG needs about
+    2.4 times fewer iterations (BENCHMARKS.md). The cross-class coupling ``-p_a p_b`` is
+    left out. Building costs ``k`` Gram matrices, so it pays only when reused.
+
+    Parameters
+    ----------
+    objective : LogisticObjective
+    P : ndarray of shape (n, k)
+        Probabilities at which the blocks are taken.
+    """
+
+    def __init__(self, objective: LogisticObjective, P: np.ndarray) -> None:
+        k, d1 = objective.k, objective.d1
+        Xa = objective.Xa
+        self.shape = (k, d1)
+        #: Bookkeeping for callers that decide when it has gone stale: the normalized
+        #: gradient and number of rows it was built at, and whether it is a rebuild.
+        self.gradient = np.inf
+        self.n_rows = Xa.shape[0]
+        self.refreshed = False
+        self.inverse = np.empty((k, d1, d1))
+        for a in range(k):
+            c = objective.w * P[:, a] * (1.0 - P[:, a])
+            block = Xa.T @ (Xa * c[:, None])
+            block[np.diag_indices(d1)] += objective.l2 * objective.mask[a]
+            if objective.null is not None:
+                block[-1, -1] += objective.null[d1 - 1] ** 2
+            try:
+                factor = scipy.linalg.cho_factor(block, lower=True)
+                self.inverse[a] = scipy.linalg.cho_solve(factor, np.eye(d1))
+            except np.linalg.LinAlgError:
+                # A singular block (l2 = 0 and a constant feature): fall back to Jacobi
+                # on it, which the diagonal safeguard keeps positive.
+                diag = np.diag(block).copy()
+                self.inverse[a] = np.diag(1.0 / np.where(diag > 0, diag, 1.0))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Apply the inverse blocks to a flattened parameter vector."""
+        X = x.reshape(self.shape)
+        return np.matmul(self.inverse, X[:, :, None])[:, :, 0].ravel()

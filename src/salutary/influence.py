@@ -149,8 +149,18 @@ class InfluenceFactors(BaseEstimator):
         val = LogisticObjective(X_val, y_val_index, n_classes, 0.0, fit_intercept)
         _, g_val, _ = val.loss_grad(theta)
         P_train = probabilities(train.logits(theta))
+        # A preconditioner the model built while fitting (same parameter shape) is
+        # reused: any SPD preconditioner leaves the solution unchanged.
+        pre = getattr(model, "_preconditioner", None)
+        if pre is not None and pre.shape != (train.k, train.d1):
+            pre = None
         factors, info = train.solve(
-            P_train, g_val, solver=self.solver, tol=self.tol, max_iter=self.max_iter
+            P_train,
+            g_val,
+            solver=self.solver,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            preconditioner=pre,
         )
         self.__dict__.pop("_weights_cache", None)
         self.classes_ = classes

@@ -10,7 +10,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from salutary._linear import LogisticObjective, linear_scores, probabilities
+from salutary._linear import (
+    BlockJacobi,
+    LogisticObjective,
+    SolveInfo,
+    linear_scores,
+    probabilities,
+)
 
 __all__ = ["LogisticModel"]
 
@@ -137,6 +143,13 @@ class LogisticModel(ClassifierMixin, BaseEstimator):
         theta = np.zeros((obj.k, obj.d1)) if previous is None else previous[1].copy()
         scale = max(float(sample_weight.sum()), np.finfo(float).tiny)
 
+        # CG preconditioner: Jacobi until a solve proves slow, then block-Jacobi, kept
+        # for later Newton steps, for warm-started refits and for the influence factors.
+        pre = getattr(self, "_preconditioner", None) if previous is not None else None
+        if pre is not None and pre.shape != (obj.k, obj.d1):
+            pre = None
+        kept = pre
+
         f, G, P = obj.loss_grad(theta)
         g0 = max(float(np.max(np.abs(G))), np.finfo(float).tiny)
         n_iter = 0
@@ -146,8 +159,15 @@ class LogisticModel(ClassifierMixin, BaseEstimator):
                 break
             # Inexact Newton: CG only needs a relative residual that shrinks with the
             # gradient (superlinear convergence); the stopping test stays on the gradient.
-            forcing = min(0.1, float(np.sqrt(np.max(np.abs(G)) / g0)))
-            step, _ = obj.solve(P, -G, solver=self.solver, tol=forcing)
+            # The second term keeps it superlinear after a warm start, where g0 is
+            # already small.
+            g = float(np.max(np.abs(G)))
+            forcing = min(0.1, np.sqrt(g / g0), np.sqrt(g / scale))
+            step, info = obj.solve(P, -G, solver=self.solver, tol=forcing, preconditioner=pre)
+            updated = _update_preconditioner(pre, obj, P, info, g / scale, pre is not kept)
+            if updated is not pre:
+                kept = None
+            pre = updated
             slope = float(np.sum(G * step))
             if slope >= 0:  # numerical floor: no descent direction left
                 break
@@ -182,7 +202,14 @@ class LogisticModel(ClassifierMixin, BaseEstimator):
         if obj.null is not None:
             theta[:, -1] -= theta[:, -1].mean()
         self._set_theta(theta, X.shape[1])
+        self._preconditioner = pre
         return self
+
+    def __getstate__(self) -> dict:
+        """Pickle without the cached CG preconditioner (up to 200 MB, rebuilt on demand)."""
+        state = super().__getstate__()
+        state.pop("_preconditioner", None)
+        return state
 
     def _d1(self, X: np.ndarray) -> int:
         return X.shape[1] + (1 if self.fit_intercept else 0)
@@ -233,3 +260,36 @@ class LogisticModel(ClassifierMixin, BaseEstimator):
         """Most probable class for each sample."""
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+
+
+def _update_preconditioner(
+    pre: BlockJacobi | None,
+    obj: LogisticObjective,
+    P: np.ndarray,
+    info: SolveInfo,
+    gradient: float,
+    fresh: bool,
+) -> BlockJacobi | None:
+    """Build or refresh the block-Jacobi preconditioner after a CG solve.
+
+    Built when a Jacobi solve was slow enough that the build pays
+    (:meth:`LogisticObjective.block_jacobi_pays`). One built in this fit far from the
+    optimum (the normalized gradient has since fallen a thousandfold) is rebuilt once at
+    the current probabilities; one kept from an earlier fit is rebuilt when the number
+    of rows changed by more than a tenth. ``fresh`` says whether ``pre`` comes from
+    this fit.
+    """
+    if info.solver != "cg":
+        return pre
+    n = obj.Xa.shape[0]
+    if pre is None:
+        stale = obj.block_jacobi_pays(info.n_iter)
+    elif fresh:
+        stale = not pre.refreshed and gradient < 1e-3 * pre.gradient
+    else:
+        stale = abs(n - pre.n_rows) > 0.1 * pre.n_rows
+    if not stale:
+        return pre
+    new = BlockJacobi(obj, P)
+    new.gradient, new.n_rows, new.refreshed = gradient, n, pre is not None and fresh
+    return new
