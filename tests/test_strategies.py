@@ -390,6 +390,16 @@ class TestNewtonGreedySalutary(StrategyTemplate):
         # from the first one's model, so the two gains add up to the batch's.
         assert np.all(np.isfinite(two.scores))
 
+    def test_large_budget_adds_several_pairs_per_step(self, round_data):
+        # steps=1: the whole batch comes from the first evaluation, best first.
+        d = round_data
+        one = _select(NewtonGreedySalutary(candidates=4, labels=3), d, 1, seed=0)
+        batch = _select(NewtonGreedySalutary(candidates=4, labels=3, steps=1), d, 6, seed=0)
+        assert batch.indices[0] == one.indices[0] and batch.labels[0] == one.labels[0]
+        np.testing.assert_allclose(batch.scores[0], one.scores[0], rtol=1e-10)
+        assert np.all(np.diff(batch.scores) <= 1e-12)
+        assert len(set(batch.indices.tolist())) == 6
+
 
 def test_template_covers_every_registered_strategy():
     covered = {cls.strategy_class for cls in StrategyTemplate.__subclasses__()}

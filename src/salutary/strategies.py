@@ -248,6 +248,10 @@ class NewtonGreedySalutary(SalutaryLabeling):
         Candidate pool size as a multiple of the budget.
     labels : int, default=2
         Labels tried per candidate (its best ones by first-order influence).
+    steps : int, default=10
+        Greedy steps per round at most: with a budget above it, each step adds the
+        ``ceil(budget / steps)`` best pairs of distinct samples at once (cost control
+        for large budgets; with ``budget <= steps`` the selection is plain greedy).
     solver, tol
         As in :class:`SalutaryLabeling`, for the first-order ranking.
     """
@@ -255,11 +259,17 @@ class NewtonGreedySalutary(SalutaryLabeling):
     name = "salutary-newton"
 
     def __init__(
-        self, candidates: int = 5, labels: int = 2, solver: str = "auto", tol: float = 1e-10
+        self,
+        candidates: int = 5,
+        labels: int = 2,
+        steps: int = 10,
+        solver: str = "auto",
+        tol: float = 1e-10,
     ) -> None:
         super().__init__(solver=solver, tol=tol)
         self.candidates = candidates
         self.labels = labels
+        self.steps = steps
 
     def select(
         self, model, X_train, y_train, X_pool, budget, *, X_val=None, y_val=None,
@@ -321,7 +331,8 @@ class NewtonGreedySalutary(SalutaryLabeling):
         alive = np.ones(len(pair_row), bool)
         gains = []
         loss_now = val.loss(theta)
-        for _ in range(budget):
+        per_step = -(-budget // max(int(self.steps), 1))  # ceil: at most `steps` steps
+        while len(chosen) < budget:
             rows = np.asarray(chosen, dtype=np.intp)
             # Training set of the refit: the model's rows plus the pairs chosen so far.
             sel_rows = pair_row[rows] if len(rows) else np.zeros(0, np.intp)
@@ -343,6 +354,7 @@ class NewtonGreedySalutary(SalutaryLabeling):
             R = Pc - Yc  # (pairs, k)
             Gp = (R[:, :, None] * Xc_a[pair_row][:, None, :]).reshape(len(pair_row), -1)
             steps = -scipy.linalg.cho_solve(chol, (Gp + G.ravel()).T).T  # (pairs, k d1)
+            base = -scipy.linalg.cho_solve(chol, G.ravel())  # the step with no pair added
             # Exact validation loss at every one-Newton-step model, in chunks of pairs.
             Zv = val.Xa @ theta.T  # (n_val, k)
             losses = np.full(len(pair_row), np.inf)
@@ -352,12 +364,23 @@ class NewtonGreedySalutary(SalutaryLabeling):
                 live = live_all[start : start + chunk]
                 Zp = (val.Xa @ steps[live].reshape(-1, d1).T).reshape(len(Zv), len(live), k)
                 losses[live] = _cross_entropy_sum(Zp + Zv[:, None, :], val.Y)
-            best = int(np.argmin(losses))
-            gains.append(loss_now - losses[best])
-            loss_now = losses[best]
-            chosen.append(best)
-            theta = theta + steps[best].reshape(k, d1)
-            alive[pair_row == pair_row[best]] = False  # one label per sample
+            # The best pairs of distinct samples; with one per step (budget <= steps),
+            # plain greedy.
+            picked: list[int] = []
+            for j in np.argsort(losses, kind="stable"):
+                if len(picked) == min(per_step, budget - len(chosen)) or not alive[j]:
+                    break
+                if all(pair_row[j] != pair_row[i] for i in picked):
+                    picked.append(int(j))
+            gains.extend(loss_now - losses[picked])
+            # Steps are linear in the added gradients: the joint Newton step is the base
+            # step plus each pair's own contribution.
+            joint = base + np.sum(steps[picked] - base, axis=0)
+            theta = theta + joint.reshape(k, d1)
+            loss_now = val.loss(theta) if len(picked) > 1 else losses[picked[0]]
+            for j in picked:
+                chosen.append(j)
+                alive[pair_row == pair_row[j]] = False  # one label per sample
         chosen_arr = np.asarray(chosen, dtype=np.intp)
         return Selection(
             indices=cand[pair_row[chosen_arr]],
