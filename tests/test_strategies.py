@@ -422,3 +422,19 @@ def test_top_k_equals_a_full_sort():
     for k in (0, 1, 10, 500, 1990, 2000):
         expected = np.lexsort((np.random.default_rng(k).permutation(2000), -scores))[:k]
         np.testing.assert_array_equal(top_k(scores, k, np.random.default_rng(k)), expected)
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_cross_entropy_sum_matches_the_textbook_formula(k):
+    from salutary.strategies import _cross_entropy_sum
+
+    rng = np.random.default_rng(0)
+    Z = 5 * rng.normal(size=(30, 7, k))
+    y = rng.integers(0, 2 if k == 1 else k, size=30)
+    if k == 1:
+        p1 = 1 / (1 + np.exp(-Z[:, :, 0]))
+        expected = -np.sum(np.where(y[:, None] == 1, np.log(p1), np.log(1 - p1)), axis=0)
+    else:
+        P = np.exp(Z) / np.exp(Z).sum(axis=2, keepdims=True)
+        expected = -np.sum(np.log(P[np.arange(30), :, y]), axis=0)
+    np.testing.assert_allclose(_cross_entropy_sum(Z.copy(), y), expected, rtol=1e-10)

@@ -316,9 +316,8 @@ class NewtonGreedySalutary(SalutaryLabeling):
 
         y_index = np.searchsorted(classes, np.asarray(y_train))
         w_train = np.ones(len(y_index)) if sample_weight is None else np.asarray(sample_weight)
-        val = LogisticObjective(
-            X_val, np.searchsorted(classes, np.asarray(y_val)), K, 0.0, fit_intercept
-        )
+        y_val_index = np.searchsorted(classes, np.asarray(y_val))
+        val = LogisticObjective(X_val, y_val_index, K, 0.0, fit_intercept)
         Xc = X_pool[cand]
         Xc_a = np.hstack([Xc, np.ones((n_cand, 1))]) if fit_intercept else Xc
         Yc = np.zeros((len(pair_row), k))
@@ -363,7 +362,8 @@ class NewtonGreedySalutary(SalutaryLabeling):
             for start in range(0, len(live_all), chunk):
                 live = live_all[start : start + chunk]
                 Zp = (val.Xa @ steps[live].reshape(-1, d1).T).reshape(len(Zv), len(live), k)
-                losses[live] = _cross_entropy_sum(Zp + Zv[:, None, :], val.Y)
+                Zp += Zv[:, None, :]
+                losses[live] = _cross_entropy_sum(Zp, y_val_index)
             # The best pairs of distinct samples; with one per step (budget <= steps),
             # plain greedy.
             picked: list[int] = []
@@ -389,17 +389,21 @@ class NewtonGreedySalutary(SalutaryLabeling):
         )
 
 
-def _cross_entropy_sum(Z: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """Summed cross-entropy per model: ``Z`` is (n, models, k) logits, ``Y`` (n, k) targets.
-
-    One logit column means a sigmoid model (``Y`` holds y in {0, 1}).
+def _cross_entropy_sum(Z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Summed cross-entropy per model: ``Z`` is (n, models, k) logits, ``y`` (n,) class
+    indices (in {0, 1} for a single sigmoid logit). ``Z`` is overwritten.
     """
-    from scipy.special import log_expit, logsumexp
+    from scipy.special import log_expit
 
     if Z.shape[2] == 1:
-        z, y = Z[:, :, 0], Y[:, :1]
-        return -np.sum(y * log_expit(z) + (1.0 - y) * log_expit(-z), axis=0)
-    return np.sum(logsumexp(Z, axis=2) - np.einsum("nmk,nk->nm", Z, Y), axis=0)
+        z = Z[:, :, 0]
+        z[y == 1] *= -1.0  # CE = -log sigmoid(z) for y = 1, -log sigmoid(-z) for y = 0
+        return -np.sum(log_expit(-z), axis=0)
+    true = np.take_along_axis(Z, y[:, None, None], axis=2)[:, :, 0].sum(axis=0)
+    m = Z.max(axis=2, keepdims=True)
+    Z -= m
+    np.exp(Z, out=Z)
+    return np.sum(np.log(Z.sum(axis=2)) + m[:, :, 0], axis=0) - true
 
 
 class SalutaryOracle(SalutaryLabeling):
