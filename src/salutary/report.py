@@ -231,7 +231,8 @@ def write_report(
         "Test accuracy, mean ± std over seeds. **Bold**: best mean in the row. `*`: "
         f"significantly below the row's best (paired t-test across seeds, p < {ALPHA}). "
         "AULC: area under the accuracy curve over rounds, divided by its width. "
-        f"`{METHOD}`, `salutary-crossfit` and `self-training` use no true label beyond the "
+        f"`{METHOD}` (the paper's method), `salutary-newton`, `salutary-crossfit` and "
+        "`self-training` use no true label beyond the "
         "initial set (and the validation set); every other strategy asks an oracle "
         "(`salutary-oracle` is the paper's ablation: salutary selection with true labels). "
         "Baselines are all strategies except the `salutary*` variants. Protocol `fair`: "
@@ -247,7 +248,8 @@ def write_report(
         n_seeds = prot_runs["seed"].nunique()
         parts += ["", f"## Protocol `{protocol}` ({n_seeds} seeds)", ""]
         present = set(prot_runs["strategy"])
-        for method in [m for m in (METHOD, "salutary-crossfit") if m in present]:
+        variants = (METHOD, "salutary-newton", "salutary-crossfit")
+        for method in [m for m in variants if m in present]:
             parts += _outcome_section(outcomes(prot_runs, method=method), method)
         for metric, label in (("final", "Final accuracy"), ("aulc", "AULC")):
             parts += ["", f"### {label}", "", markdown_table(prot_runs, metric)]
