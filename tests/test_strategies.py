@@ -438,3 +438,35 @@ def test_cross_entropy_sum_matches_the_textbook_formula(k):
         P = np.exp(Z) / np.exp(Z).sum(axis=2, keepdims=True)
         expected = -np.sum(np.log(P[np.arange(30), :, y]), axis=0)
     np.testing.assert_allclose(_cross_entropy_sum(Z.copy(), y), expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_pair_hessian_equals_the_finite_difference_hessian_of_one_sample(k):
+    from scipy.special import expit, softmax
+
+    from salutary.strategies import _pair_hessian
+
+    rng = np.random.default_rng(1)
+    x = np.append(rng.normal(size=4), 1.0)
+    theta = rng.normal(size=(k, 5))
+
+    def grad(t):  # gradient of CE(x, y=0) in theta, written out
+        z = t @ x
+        p = expit(z) if k == 1 else softmax(z)
+        r = p.copy() if k == 1 else p - np.eye(k)[0]
+        return np.outer(r, x).ravel()
+
+    eps = 1e-6
+    H = np.column_stack(
+        [
+            (
+                grad(theta + eps * e.reshape(theta.shape))
+                - grad(theta - eps * e.reshape(theta.shape))
+            )
+            / (2 * eps)
+            for e in np.eye(theta.size)
+        ]
+    )
+    z = theta @ x
+    p = expit(z) if k == 1 else softmax(z)
+    np.testing.assert_allclose(_pair_hessian(p, x), H, atol=1e-7)

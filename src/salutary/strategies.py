@@ -231,12 +231,12 @@ class NewtonGreedySalutary(SalutaryLabeling):
     predicts, for every remaining (sample, label), the model after adding it to the
     training set *together with the pairs already chosen this round*, by one Newton
     step from the current parameters (with the Hessian of the training set and the
-    chosen pairs; the candidate's own curvature is left out, as in the influence
-    function), evaluates the validation loss exactly at that model (not its
-    linearization), and adds the pair that reaches the lowest. The one-Newton-step
-    model becomes the starting point of the next step, so the batch accounts for its
-    own members: a second sample that would repeat the first one's correction no
-    longer looks as good as alone.
+    chosen pairs, taken once per round at the fitted model; the candidate's own
+    curvature is left out, as in the influence function), evaluates the validation
+    loss exactly at that model (not its linearization), and adds the pair that reaches
+    the lowest. The one-Newton-step model becomes the starting point of the next
+    step, so the batch accounts for its own members: a second sample that would repeat
+    the first one's correction no longer looks as good as alone.
 
     Each step builds and factorizes the dense Hessian, so this runs when the model has
     at most :data:`salutary._linear.DIRECT_MAX_PARAMS` parameters; beyond that it falls
@@ -331,22 +331,23 @@ class NewtonGreedySalutary(SalutaryLabeling):
         gains = []
         loss_now = val.loss(theta)
         per_step = -(-budget // max(int(self.steps), 1))  # ceil: at most `steps` steps
+        # The training set's Hessian is built once per round, at the fitted model; the
+        # chosen pairs' own curvature (at the same point) is added as they join. Building
+        # it at every step would cost n d^2 k^2 each time for little change.
+        train = LogisticObjective(X_train, y_index, K, l2, fit_intercept, w_train)
+        P0 = probabilities(train.logits(theta))
+        H = train.hessian(P0)
+        if train.null is not None:
+            H += np.outer(train.null, train.null)
+        Pc0 = probabilities(linear_scores(Xc, theta, fit_intercept))
         while len(chosen) < budget:
             rows = np.asarray(chosen, dtype=np.intp)
-            # Training set of the refit: the model's rows plus the pairs chosen so far.
             sel_rows = pair_row[rows] if len(rows) else np.zeros(0, np.intp)
-            obj = LogisticObjective(
-                np.vstack([X_train, Xc[sel_rows]]),
-                np.concatenate([y_index, pair_lab[rows]]),
-                K,
-                l2,
-                fit_intercept,
-                np.concatenate([w_train, np.ones(len(rows))]),
-            )
-            _, G, P = obj.loss_grad(theta)
-            H = obj.hessian(P)
-            if obj.null is not None:
-                H += np.outer(obj.null, obj.null)
+            # Gradient of the training set plus the chosen pairs at the current model.
+            _, G, _ = train.loss_grad(theta)
+            if len(rows):
+                Rs = probabilities(linear_scores(Xc[sel_rows], theta, fit_intercept)) - Yc[rows]
+                G = G + Rs.T @ Xc_a[sel_rows]
             chol = scipy.linalg.cho_factor(H, lower=True)
             # Gradient of each candidate pair's cross-entropy at theta: (p - y) (x) x_a.
             Pc = probabilities(linear_scores(Xc, theta, fit_intercept))[pair_row]
@@ -381,12 +382,22 @@ class NewtonGreedySalutary(SalutaryLabeling):
             for j in picked:
                 chosen.append(j)
                 alive[pair_row == pair_row[j]] = False  # one label per sample
+                H += _pair_hessian(Pc0[pair_row[j]], Xc_a[pair_row[j]])
         chosen_arr = np.asarray(chosen, dtype=np.intp)
         return Selection(
             indices=cand[pair_row[chosen_arr]],
             scores=np.asarray(gains, dtype=np.float64),
             labels=classes[pair_lab[chosen_arr]],
         )
+
+
+def _pair_hessian(p: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Hessian of one sample's cross-entropy: ``(diag(p) - p p^T) (x) x x^T``.
+
+    ``p`` holds the probabilities of the ``k`` logits (one sigmoid logit: ``p (1 - p)``).
+    """
+    C = np.diag(p * (1.0 - p)) if p.shape[0] == 1 else np.diag(p) - np.outer(p, p)
+    return np.kron(C, np.outer(x, x))
 
 
 def _cross_entropy_sum(Z: np.ndarray, y: np.ndarray) -> np.ndarray:
