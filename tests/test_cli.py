@@ -177,11 +177,14 @@ def test_label_unlabeled_file_with_target_column(tmp_path):
     pd.testing.assert_frame_equal(out[expected.columns], expected)
 
 
-def test_label_matches_salutary_labeler(tmp_path):
-    """The output equals SalutaryLabeler run on independently preprocessed arrays."""
+@pytest.mark.parametrize("strategy", [None, "salutary", "salutary-newton"])
+def test_label_matches_salutary_labeler(tmp_path, strategy):
+    """The output equals SalutaryLabeler run on independently preprocessed arrays
+    (default strategy: salutary-newton, as SalutaryLabeler's)."""
     files = Files(tmp_path)
     l2, seed = 10.0, 3
-    assert_ok(invoke(files.args("--l2", str(l2), "--seed", str(seed))))
+    extra = [] if strategy is None else ["--strategy", strategy]
+    assert_ok(invoke(files.args("--l2", str(l2), "--seed", str(seed), *extra)))
     out = read(files.output)
 
     frames = [files.lab[FEATURES], files.pool[FEATURES], files.val[FEATURES]]
@@ -200,6 +203,7 @@ def test_label_matches_salutary_labeler(tmp_path):
         budget=BUDGET,
         rounds=ROUNDS,
         random_state=seed,
+        **({} if strategy is None else {"strategy": strategy}),
     ).fit(
         np.vstack([X_lab, X_pool]), np.concatenate([y_lab, np.full(len(X_pool), -1)]), X_val, y_val
     )
@@ -215,6 +219,12 @@ def test_label_matches_salutary_labeler(tmp_path):
         ["salutary_round", "salutary_score"], ascending=[True, False]
     ).reset_index(drop=True)
     pd.testing.assert_frame_equal(out, expected, check_dtype=False, rtol=1e-9)
+
+
+def test_label_dask_engine_refuses_second_order_strategy(tmp_path):
+    files = Files(tmp_path)
+    result = invoke(files.args("--engine", "dask", "--strategy", "salutary-newton"))
+    assert_bad_input(result, files.out_dir, "--engine dask", "--strategy salutary")
 
 
 def test_label_categorical_option_takes_several_columns(tmp_path):

@@ -237,7 +237,7 @@ def test_label_rounds_equal_salutary_labeler(client):
 
     (X_lab, y_lab), (X_val, y_val), (X_pool, _) = sample(120), sample(100), sample(9000)
     model = LogisticModel(l2=20.0, warm_start=True)
-    labeler = SalutaryLabeler(model, budget=6, rounds=3, random_state=2).fit(
+    labeler = SalutaryLabeler(model, budget=6, rounds=3, strategy="salutary", random_state=2).fit(
         np.vstack([X_lab, X_pool]), np.concatenate([y_lab, np.full(len(X_pool), -1)]), X_val, y_val
     )
     pool = sd.scatter_pool(X_pool, client, rows_per_partition=4096)
@@ -302,7 +302,7 @@ def invoke(args):
 def test_cli_dask_engine_writes_the_same_file(client, tmp_path):
     paths = write_files(tmp_path)
     memory, on_dask = tmp_path / "memory.csv", tmp_path / "dask.csv"
-    result = invoke(label_args(paths, memory))
+    result = invoke(label_args(paths, memory, "--strategy", "salutary"))
     assert result.exit_code == 0, (result.stdout, result.stderr)
     address = client.scheduler.address
     result = invoke(label_args(paths, on_dask, "--engine", "dask", "--scheduler", address))
@@ -314,7 +314,7 @@ def test_cli_dask_engine_writes_the_same_file(client, tmp_path):
 def test_cli_dask_engine_local_cluster(tmp_path):
     paths = write_files(tmp_path, n_pool=600)
     memory, on_dask = tmp_path / "memory.parquet", tmp_path / "dask.parquet"
-    assert invoke(label_args(paths, memory)).exit_code == 0
+    assert invoke(label_args(paths, memory, "--strategy", "salutary")).exit_code == 0
     result = invoke(label_args(paths, on_dask, "--engine", "dask", "--workers", "1"))
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
     pd.testing.assert_frame_equal(pd.read_parquet(on_dask), pd.read_parquet(memory))

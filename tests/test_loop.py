@@ -109,7 +109,11 @@ def test_labeler_follows_semi_supervised_convention(split):
     y = np.concatenate([split.y_labeled, np.full(len(split.y_pool), -1)])
     rounds_seen = []
     lab = SalutaryLabeler(
-        budget=10, rounds=3, random_state=0, callback=lambda r, _: rounds_seen.append(r)
+        budget=10,
+        rounds=3,
+        strategy="salutary",
+        random_state=0,
+        callback=lambda r, _: rounds_seen.append(r),
     ).fit(X, y, split.X_val, split.y_val)
     assert rounds_seen == [0, 1, 2, 3]
     n0 = len(split.y_labeled)
