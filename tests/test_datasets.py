@@ -453,7 +453,9 @@ def test_cnn_datasets_with_a_stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
         load_dataset("mnist_cnn")
 
 
-def test_cnn_dataset_needs_both_image_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cnn_dataset_needs_both_image_sets(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    # MNIST "installed" (its file is only located, not read, before the check fails).
+    monkeypatch.setattr(datasets, "_find_mnist_file", lambda: tmp_path / "mnist.pkl.gz")
     monkeypatch.setattr(datasets, "_find_fashion_files", lambda: None)
     assert not _info("mnist_cnn").available()
     with pytest.raises(DatasetNotInstalledError, match="apt-get install dataset-fashion-mnist"):
