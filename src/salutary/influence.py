@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_array, check_is_fitted
 
@@ -176,7 +177,7 @@ class InfluenceFactors(BaseEstimator):
             yield start, X[start : start + chunk_size]
 
     def _weights(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray | None]:
-        """``[W; V]^T`` (d x 2k) and the stacked intercepts, cast once per dtype."""
+        """``[W; V]^T`` (d x 2k) and the stacked intercepts (2k x 1), cast once per dtype."""
         cache = self.__dict__.setdefault("_weights_cache", {})
         key = np.dtype(dtype).str
         if key not in cache:
@@ -184,48 +185,57 @@ class InfluenceFactors(BaseEstimator):
             W, b = (both[:, :-1], both[:, -1]) if self.fit_intercept_ else (both, None)
             cache[key] = (
                 np.ascontiguousarray(W.T, dtype=dtype),
-                None if b is None else b.astype(dtype),
+                None if b is None else b.astype(dtype)[:, None],
             )
         return cache[key]
 
-    def _logits_and_s(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Logits ``Z`` and ``S = V [x, 1]`` for a chunk, from one product with ``[W; V]``.
+    def _logits_and_s(self, X: np.ndarray, buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Class-major logits ``Z`` and ``S = V [x, 1]``, each ``(k, m)``, for a chunk.
 
-        Both are computed from a single pass over the chunk: scoring reads the pool once.
+        One product with ``[W; V]`` reads the chunk once. BLAS is fastest with the pool
+        as the left operand, so the ``(m, 2k)`` result is then transposed into ``buf``:
+        every later step runs over ``k`` contiguous rows of length ``m`` rather than
+        ``m`` rows of length ``k``, where NumPy's per-row overhead would cost as much as
+        the product itself.
         """
         Wt, b = self._weights(X.dtype)
-        out = X @ Wt
+        out = buf[:, : X.shape[0]]
+        out[...] = (X @ Wt).T
         if b is not None:
             out += b
         k = self.theta_.shape[0]
-        return out[:, :k], out[:, k:]
+        return out[:k], out[k:]
 
-    def _influence_chunk(self, X: np.ndarray) -> np.ndarray:
-        Z, S = self._logits_and_s(X)
-        if S.shape[1] == 1:
+    def _buffer(self, chunk_size: int, dtype: np.dtype) -> np.ndarray:
+        return np.empty((2 * self.theta_.shape[0], chunk_size), dtype=dtype)
+
+    def _influence_chunk(self, X: np.ndarray, buf: np.ndarray) -> np.ndarray:
+        """Influence of a chunk, class-major ``(n_classes, m)``."""
+        Z, S = self._logits_and_s(X, buf)
+        if S.shape[0] == 1:
             # Sigmoid model: the class-0 logit is fixed at 0, so s = [0, s_1] and
             # p^T s - s_c gives sigma * s_1 for class 0 and (sigma - 1) * s_1 for class 1.
-            sig = probabilities(Z)[:, 0]
-            s1 = S[:, 0]
-            return np.column_stack([sig * s1, (sig - 1.0) * s1])
-        return self._ps(Z, S)[:, None] - S
+            sig = expit(Z[0])
+            s1 = S[0]
+            return np.stack([sig * s1, (sig - 1.0) * s1])
+        return self._ps(Z, S)[None, :] - S
 
     @staticmethod
     def _ps(Z: np.ndarray, S: np.ndarray) -> np.ndarray:
-        """``p^T s`` per row, with ``p = softmax(Z)``; overwrites ``Z``."""
-        Z -= Z.max(axis=1, keepdims=True)
+        """``p^T s`` per column, with ``p = softmax(Z)`` over rows; overwrites ``Z``."""
+        Z -= Z.max(axis=0)
         np.exp(Z, out=Z)
-        return np.einsum("ij,ij->i", Z, S) / Z.sum(axis=1)
+        return np.einsum("ij,ij->j", Z, S) / Z.sum(axis=0)
 
-    def _best_chunk(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Z, S = self._logits_and_s(X)
-        if S.shape[1] == 1:
-            sig = probabilities(Z)[:, 0]
-            s1 = S[:, 0]
+    def _best_chunk(self, X: np.ndarray, buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        Z, S = self._logits_and_s(X, buf)
+        if S.shape[0] == 1:
+            sig = expit(Z[0])
+            s1 = S[0]
             label = (s1 < 0).astype(np.intp)  # argmin of s = [0, s_1]
             return label, np.where(s1 < 0, (sig - 1.0) * s1, sig * s1)
-        label = S.argmin(axis=1)
-        s_min = np.take_along_axis(S, label[:, None], axis=1)[:, 0]
+        label = S.argmin(axis=0)
+        s_min = S.min(axis=0)
         return label, self._ps(Z, S) - s_min
 
     def score(self, X_pool: np.ndarray, *, chunk_size: int = 4096) -> np.ndarray:
@@ -237,8 +247,9 @@ class InfluenceFactors(BaseEstimator):
         check_is_fitted(self, "factors_")
         X_pool = check_array(X_pool, dtype=(np.float64, np.float32))
         out = np.empty((X_pool.shape[0], len(self.classes_)), dtype=X_pool.dtype)
+        buf = self._buffer(chunk_size, X_pool.dtype)
         for start, chunk in self._chunks(X_pool, chunk_size):
-            out[start : start + len(chunk)] = self._influence_chunk(chunk)
+            out[start : start + len(chunk)] = self._influence_chunk(chunk, buf).T
         return out
 
     def best_labels(
@@ -254,9 +265,10 @@ class InfluenceFactors(BaseEstimator):
         n = X_pool.shape[0]
         labels = np.empty(n, dtype=np.intp)
         scores = np.empty(n, dtype=X_pool.dtype)
+        buf = self._buffer(chunk_size, X_pool.dtype)
         for start, chunk in self._chunks(X_pool, chunk_size):
             stop = start + len(chunk)
-            labels[start:stop], scores[start:stop] = self._best_chunk(chunk)
+            labels[start:stop], scores[start:stop] = self._best_chunk(chunk, buf)
         return labels, scores
 
 
