@@ -8,6 +8,7 @@ import pytest
 from salutary import LogisticModel, SalutaryLabeler, influence_matrix, run_active_learning
 from salutary.datasets import load_dataset
 from salutary.experiment import paper_split, run_experiment, summarize
+from salutary.strategies import Selection, Strategy, get_strategy
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +169,110 @@ def test_drop_rows_in_place_equals_delete():
         work = X.copy()
         _drop_rows(work, 50, np.array(rows))
         np.testing.assert_array_equal(work[: 50 - len(rows)], np.delete(X, rows, axis=0))
+
+
+class _AskEven(Strategy):
+    """Random picks, all labeled with the first class; the oracle is asked about the
+    picks at even pool positions (a hand-made mixed strategy)."""
+
+    name = "ask-even"
+
+    def __init__(self) -> None:
+        self.trusted_seen: list[np.ndarray] = []
+
+    def select(self, model, X_train, y_train, X_pool, budget, *, trusted=None, rng, **_):
+        self.trusted_seen.append(np.asarray(trusted).copy())
+        idx = rng.choice(X_pool.shape[0], size=budget, replace=False)
+        return Selection(
+            indices=idx,
+            scores=np.zeros(budget),
+            labels=np.full(budget, model.classes_[0]),
+            ask=idx % 2 == 0,
+        )
+
+
+def _loop(split, strategy, oracle, rounds=3, budget=10):
+    """The private loop with a caller's oracle; returns what on_round saw per round."""
+    from salutary.loop import _label_loop
+
+    seen = []
+    _label_loop(
+        LogisticModel(l2=50.0), strategy, split.X_labeled, split.y_labeled, split.X_pool,
+        split.X_val, split.y_val, budget=budget, rounds=rounds, rng=np.random.default_rng(0),
+        oracle=oracle, on_round=lambda r, m, chosen, labels, s, t, asked: seen.append(
+            (chosen, labels, asked)),
+    )  # fmt: skip
+    return seen[1:]
+
+
+def test_oracle_is_asked_only_about_the_picks_the_strategy_sends(split):
+    calls = []
+
+    def oracle(idx):
+        calls.append(np.array(idx))
+        return split.y_pool[idx]
+
+    strategy = _AskEven()
+    rounds = _loop(split, strategy, oracle)
+    assert len(calls) == 3
+    first = split.y_labeled.min()  # LogisticModel's classes_ are sorted
+    remaining = np.arange(len(split.y_pool))
+    for r, ((chosen, labels, asked), call) in enumerate(zip(rounds, calls, strict=True)):
+        # Positions in the pool the strategy saw this round, recovered from `chosen`.
+        pos = np.searchsorted(remaining, chosen)
+        np.testing.assert_array_equal(asked, pos % 2 == 0)
+        np.testing.assert_array_equal(call, chosen[asked])
+        np.testing.assert_array_equal(labels[asked], split.y_pool[chosen[asked]])
+        assert np.all(labels[~asked] == first)
+        remaining = np.setdiff1d(remaining, chosen)
+        # The next round's `trusted`: the initial set, then exactly the asked rows.
+        if r + 1 < len(strategy.trusted_seen):
+            expected = np.concatenate(
+                [np.ones(len(split.y_labeled), bool), *[a for _, _, a in rounds[: r + 1]]]
+            )
+            np.testing.assert_array_equal(strategy.trusted_seen[r + 1], expected)
+
+
+def test_plain_strategies_ask_all_or_nothing(split):
+    calls = []
+
+    def oracle(idx):
+        calls.append(np.array(idx))
+        return split.y_pool[idx]
+
+    for chosen, _, asked in _loop(split, get_strategy("margin"), oracle, rounds=2):
+        assert asked.all()
+        np.testing.assert_array_equal(calls.pop(0), chosen)
+    for _, _, asked in _loop(split, get_strategy("salutary"), None, rounds=2):
+        assert not asked.any()
+
+
+def test_bad_oracle_requests_are_refused(split):
+    class FreeButAsks(_AskEven):
+        requires_oracle = False
+        name = "free-but-asks"
+
+    with pytest.raises(RuntimeError, match="asks the oracle but has requires_oracle = False"):
+        _loop(split, FreeButAsks(), None, rounds=1)
+
+    class WrongShape(_AskEven):
+        name = "wrong-shape"
+
+        def select(self, *args, **kwargs):
+            sel = super().select(*args, **kwargs)
+            return Selection(sel.indices, sel.scores, sel.labels, ask=sel.ask[:-1])
+
+    with pytest.raises(RuntimeError, match="expected booleans of shape"):
+        _loop(split, WrongShape(), lambda idx: split.y_pool[idx], rounds=1)
+
+
+def test_n_true_counts_oracle_labels_spent(split):
+    assert _run(split, "random").n_true == [0, 10, 20, 30]
+    assert _run(split, "salutary").n_true == [0, 0, 0, 0]
+    mixed = _run(split, _AskEven())
+    expected = np.cumsum([0, *[a.sum() for a in mixed.asked]])
+    assert mixed.n_true == expected.tolist()
+    assert 0 < mixed.n_true[-1] < 30  # some picks asked, not all (seed 0)
+    frame = mixed.to_frame()
+    assert frame["n_true"].tolist() == mixed.n_true
+    assert frame["n_labeled"].tolist() == [len(split.y_labeled) + 10 * r for r in range(4)]

@@ -88,10 +88,13 @@ class StrategyTemplate:
         b = _select(self.make(), round_data, 20, seed=5)
         np.testing.assert_array_equal(a.indices, b.indices)
 
-    def test_labels_only_from_oracle_free_strategies(self, round_data):
+    def test_labels_unless_the_oracle_labels_every_pick(self, round_data):
         strategy = self.make()
         sel = _select(strategy, round_data, 10, seed=0)
-        if strategy.requires_oracle:
+        if sel.ask is not None:  # a mix: it labels every pick and asks about some
+            assert strategy.requires_oracle
+            assert sel.ask.dtype == bool and sel.ask.shape == (10,)
+        if strategy.requires_oracle and sel.ask is None:
             assert sel.labels is None
         else:
             assert len(sel.labels) == 10

@@ -20,7 +20,7 @@ from sklearn.utils.validation import (
 )
 
 from salutary.model import LogisticModel
-from salutary.strategies import Strategy, get_strategy
+from salutary.strategies import Selection, Strategy, get_strategy
 
 __all__ = ["ActiveLearningResult", "SalutaryLabeler", "default_model", "run_active_learning"]
 
@@ -47,7 +47,10 @@ class ActiveLearningResult:
         Per round, the chosen rows as indices into the original ``X_pool``.
     labels : list of ndarray
         Per round, the labels the chosen rows were added with (salutary labels for
-        oracle-free strategies, ground truth for oracle strategies).
+        oracle-free strategies, ground truth for oracle strategies and for the rows a
+        strategy sent to the oracle).
+    asked : list of ndarray of bool
+        Per round, which chosen rows were labeled by the oracle.
     scores : list of ndarray
         Per round, the strategy's scores of the chosen rows.
     agreement : list of float
@@ -57,6 +60,9 @@ class ActiveLearningResult:
         Summed validation cross-entropy of the model after each fit (``rounds + 1``).
     n_labeled : list of int
         Training-set size after each fit.
+    n_true : list of int
+        Oracle labels spent so far, after each fit (0 at round 0; the initial set is
+        not counted).
     seconds : list of float
         Wall-clock seconds of each round (selection and refit).
     model : estimator
@@ -68,10 +74,12 @@ class ActiveLearningResult:
     accuracy: list[float] = field(default_factory=list)
     selected: list[np.ndarray] = field(default_factory=list)
     labels: list[np.ndarray] = field(default_factory=list)
+    asked: list[np.ndarray] = field(default_factory=list)
     scores: list[np.ndarray] = field(default_factory=list)
     agreement: list[float] = field(default_factory=list)
     validation_loss: list[float] = field(default_factory=list)
     n_labeled: list[int] = field(default_factory=list)
+    n_true: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     model: object = None
 
@@ -84,6 +92,7 @@ class ActiveLearningResult:
                 "seed": self.seed,
                 "round": np.arange(n),
                 "n_labeled": self.n_labeled,
+                "n_true": self.n_true,
                 "accuracy": self.accuracy,
                 "validation_loss": self.validation_loss,
                 "label_agreement": [np.nan, *self.agreement],
@@ -128,6 +137,25 @@ def _drop_rows(X: np.ndarray, n: int, rows: np.ndarray) -> None:
             ctypes.memmove(base + (gap - k) * row, base + (gap + 1) * row, count * row)
 
 
+def _asked(strategy: Strategy, sel: Selection, n: int) -> np.ndarray:
+    """Which of the ``n`` picks of ``sel`` go to the oracle, checked."""
+    if sel.ask is None:
+        return np.full(n, strategy.requires_oracle)
+    ask = np.asarray(sel.ask)
+    if ask.dtype != bool or ask.shape != (n,):
+        raise RuntimeError(
+            f"strategy {strategy.name!r} returned ask of dtype {ask.dtype} and shape "
+            f"{ask.shape} for {n} picks; expected booleans of shape ({n},)"
+        )
+    if ask.any() and not strategy.requires_oracle:
+        raise RuntimeError(
+            f"strategy {strategy.name!r} asks the oracle but has requires_oracle = False"
+        )
+    if not ask.all() and (sel.labels is None or len(sel.labels) != n):
+        raise RuntimeError(f"strategy {strategy.name!r} left picks unlabeled and unasked")
+    return ask
+
+
 def _label_loop(
     model: object,
     strategy: Strategy,
@@ -141,11 +169,14 @@ def _label_loop(
     rounds: int,
     rng: np.random.Generator,
     oracle: Callable[[np.ndarray], np.ndarray] | None,
-    on_round: Callable[[int, object, np.ndarray, np.ndarray, np.ndarray, float], None],
+    on_round: Callable[[int, object, np.ndarray, np.ndarray, np.ndarray, float, np.ndarray], None],
 ) -> object:
-    """Run the rounds; ``on_round(r, model, chosen, labels, scores, seconds)`` after each.
+    """Run the rounds; ``on_round(r, model, chosen, labels, scores, seconds, asked)`` after
+    each (``asked``: which chosen rows the oracle labeled).
 
-    ``oracle(pool_indices)`` returns true labels; it is called only for oracle strategies.
+    ``oracle(pool_indices)`` returns true labels; it is called only for oracle strategies,
+    and only with the picks they send to it (all of them unless ``Selection.ask`` says
+    otherwise).
     """
     X_train, y_train = X_labeled, y_labeled
     trusted = np.ones(len(y_train), dtype=bool)  # rows whose label is ground truth
@@ -155,7 +186,7 @@ def _label_loop(
     pool, owned = X_pool, False
     n_left = pool.shape[0]
     model.fit(X_train, y_train)
-    on_round(0, model, remaining[:0], y_train[:0], np.zeros(0), 0.0)
+    on_round(0, model, remaining[:0], y_train[:0], np.zeros(0), 0.0, np.zeros(0, bool))
     for r in range(1, rounds + 1):
         t0 = time.perf_counter()
         sel = strategy.select(
@@ -173,13 +204,19 @@ def _label_loop(
         if len(np.unique(idx)) != len(idx):
             raise RuntimeError(f"strategy {strategy.name!r} picked a sample twice")
         chosen = remaining[idx]
-        if strategy.requires_oracle:
-            labels = np.asarray(oracle(chosen))
-        else:
+        ask = _asked(strategy, sel, len(idx))
+        if sel.ask is None:
+            labels = np.asarray(oracle(chosen) if strategy.requires_oracle else sel.labels)
+        elif not ask.any():
             labels = np.asarray(sel.labels)
+        elif ask.all():
+            labels = np.asarray(oracle(chosen))
+        else:  # mixed: the oracle sees only the picks the strategy asks about
+            labels = np.asarray(sel.labels).astype(y_train.dtype, copy=True)
+            labels[ask] = np.asarray(oracle(chosen[ask]))
         X_train = np.vstack([X_train, X_pool[chosen]])
         y_train = np.concatenate([y_train, labels.astype(y_train.dtype, copy=False)])
-        trusted = np.concatenate([trusted, np.full(len(idx), strategy.requires_oracle)])
+        trusted = np.concatenate([trusted, ask])
         remaining = np.delete(remaining, idx)
         if owned:
             _drop_rows(pool, n_left, idx)
@@ -187,7 +224,8 @@ def _label_loop(
             pool, owned = np.ascontiguousarray(np.delete(pool, idx, axis=0)), True
         n_left -= len(idx)
         model.fit(X_train, y_train)
-        on_round(r, model, chosen, labels, np.asarray(sel.scores), time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        on_round(r, model, chosen, labels, np.asarray(sel.scores), seconds, ask)
     return model
 
 
@@ -272,13 +310,15 @@ def run_active_learning(
     rng = np.random.default_rng(seed)
     result = ActiveLearningResult(strategy=strat.name or type(strat).__name__, seed=seed)
 
-    def on_round(r, fitted, chosen, labels, scores, seconds):
+    def on_round(r, fitted, chosen, labels, scores, seconds, asked):
         result.accuracy.append(float(np.mean(fitted.predict(X_test) == y_test)))
         result.validation_loss.append(_validation_loss(fitted, X_val, y_val))
         result.n_labeled.append(len(y_labeled) + sum(len(s) for s in result.selected) + len(chosen))
+        result.n_true.append((result.n_true[-1] if result.n_true else 0) + int(asked.sum()))
         if r > 0:
             result.selected.append(chosen)
             result.labels.append(labels)
+            result.asked.append(asked)
             result.scores.append(scores)
             result.seconds.append(seconds)
             result.agreement.append(
@@ -435,7 +475,7 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
         self.salutary_score_ = np.full(X.shape[0], np.nan)
         self.validation_loss_ = []
 
-        def on_round(r, fitted, chosen, labels, scores, seconds):
+        def on_round(r, fitted, chosen, labels, scores, seconds, asked):
             rows = pool_rows[chosen]
             self.transduction_[rows] = labels
             self.labeled_iter_[rows] = r

@@ -3,8 +3,10 @@
 A strategy sees the fitted model, the current training set, the remaining pool's
 *features* and the labeled validation set, and returns which pool rows to add. Oracle
 strategies (``requires_oracle = True``) return indices only: the labeling loop asks the
-oracle for their labels. Oracle-free strategies also return the labels they assign. No
-strategy is ever handed the pool's labels.
+oracle for their labels. Oracle-free strategies also return the labels they assign. A
+strategy may also mix the two: it returns labels for all its picks and says, in
+``Selection.ask``, which of them go to the oracle instead. No strategy is ever handed
+the pool's labels.
 """
 
 from __future__ import annotations
@@ -51,12 +53,18 @@ class Selection:
     scores : ndarray of float
         The strategy's score of each picked sample (higher is picked first).
     labels : ndarray or None
-        Labels assigned by an oracle-free strategy; ``None`` for oracle strategies.
+        Labels assigned by the strategy; ``None`` for oracle strategies that leave all
+        labels to the oracle.
+    ask : ndarray of bool or None
+        Which picks go to the oracle (their entry in ``labels`` is then ignored); the
+        others keep ``labels``. Only strategies with ``requires_oracle`` may ask. ``None``:
+        as ``requires_oracle`` says (all picks asked, or none).
     """
 
     indices: np.ndarray
     scores: np.ndarray
     labels: np.ndarray | None = None
+    ask: np.ndarray | None = None
 
 
 def top_k(scores: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -80,8 +88,9 @@ class Strategy(BaseEstimator):
     """Base class: choose ``budget`` pool samples given the current model.
 
     Subclasses implement :meth:`select`. Class attributes say what a strategy needs:
-    ``requires_oracle`` (the loop must supply true labels for its picks) and
-    ``uses_validation`` (it reads the labeled validation set).
+    ``requires_oracle`` (the loop must supply true labels for its picks, or for those
+    its ``Selection.ask`` marks) and ``uses_validation`` (it reads the labeled
+    validation set).
     """
 
     requires_oracle: ClassVar[bool] = True
