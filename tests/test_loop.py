@@ -276,3 +276,78 @@ def test_n_true_counts_oracle_labels_spent(split):
     frame = mixed.to_frame()
     assert frame["n_true"].tolist() == mixed.n_true
     assert frame["n_labeled"].tolist() == [len(split.y_labeled) + 10 * r for r in range(4)]
+
+
+class _Recorder:
+    """An oracle that answers from the truth and remembers every question."""
+
+    def __init__(self, truth):
+        self.truth, self.calls = truth, []
+
+    def __call__(self, idx):
+        self.calls.append(np.array(idx))
+        return self.truth[idx]
+
+
+def test_hybrid_round_is_newton_plus_true_labels_for_the_asked(split):
+    from salutary.strategies import SalutaryHybrid
+
+    oracle = _Recorder(split.y_pool)
+    hybrid = _loop(split, SalutaryHybrid(true_fraction=0.3), oracle)
+    newton = _loop(split, get_strategy("salutary-newton"), None, rounds=1)
+    (chosen, labels, asked), (n_chosen, n_labels, _) = hybrid[0], newton[0]
+    np.testing.assert_array_equal(chosen, n_chosen)  # same first-round picks
+    np.testing.assert_array_equal(labels[~asked], n_labels[~asked])
+    np.testing.assert_array_equal(labels[asked], split.y_pool[chosen[asked]])
+    # One question per round, about exactly round(0.3 * 10) = 3 picks: the asked ones.
+    assert len(oracle.calls) == 3
+    for (chosen, _, asked), call in zip(hybrid, oracle.calls, strict=True):
+        assert asked.sum() == 3
+        np.testing.assert_array_equal(call, chosen[asked])
+
+
+def test_hybrid_fraction_zero_is_newton_and_never_asks(split):
+    from salutary.strategies import SalutaryHybrid
+
+    def oracle(idx):
+        raise AssertionError(f"oracle asked about {idx}")
+
+    hybrid = _loop(split, SalutaryHybrid(true_fraction=0.0), oracle, rounds=2)
+    newton = _loop(split, get_strategy("salutary-newton"), None, rounds=2)
+    for (c, lab, asked), (nc, nlab, _) in zip(hybrid, newton, strict=True):
+        np.testing.assert_array_equal(c, nc)
+        np.testing.assert_array_equal(lab, nlab)
+        assert not asked.any()
+
+
+def test_hybrid_fraction_one_is_an_oracle_strategy_with_newtons_picks(split):
+    from salutary.strategies import NewtonGreedySalutary, SalutaryHybrid
+
+    class NewtonOracle(NewtonGreedySalutary):
+        requires_oracle = True
+        name = "newton-oracle"
+
+        def select(self, *args, **kwargs):
+            sel = super().select(*args, **kwargs)
+            return Selection(indices=sel.indices, scores=sel.scores)
+
+    a, b = _Recorder(split.y_pool), _Recorder(split.y_pool)
+    hybrid = _loop(split, SalutaryHybrid(true_fraction=1.0), a, rounds=2)
+    oracle = _loop(split, NewtonOracle(), b, rounds=2)
+    for (c, lab, asked), (oc, olab, _) in zip(hybrid, oracle, strict=True):
+        np.testing.assert_array_equal(c, oc)
+        np.testing.assert_array_equal(lab, olab)
+        np.testing.assert_array_equal(lab, split.y_pool[c])
+        assert asked.all()
+    for x, y in zip(a.calls, b.calls, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_hybrid_n_true_in_a_run(split):
+    r = _run(split, "salutary-hybrid")  # true_fraction 0.3, budget 10, 3 rounds
+    assert r.n_true == [0, 3, 6, 9]
+    assert r.to_frame()["n_true"].tolist() == [0, 3, 6, 9]
+    for chosen, labels, asked in zip(r.selected, r.labels, r.asked, strict=True):
+        np.testing.assert_array_equal(labels[asked], split.y_pool[chosen[asked]])
+    with pytest.raises(ValueError, match="oracle: pass y_pool"):
+        _run(split, "salutary-hybrid", with_truth=False)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import entropy
 
-from salutary import LogisticModel, influence_matrix
+from salutary import InfluenceFactors, LogisticModel, influence_matrix
 from salutary.strategies import (
     ISAL,
     STRATEGIES,
@@ -21,6 +21,7 @@ from salutary.strategies import (
     NewtonGreedySalutary,
     PredictedInfluence,
     RandomSampling,
+    SalutaryHybrid,
     SalutaryLabeling,
     SalutaryOracle,
     SelfTraining,
@@ -402,6 +403,62 @@ class TestNewtonGreedySalutary(StrategyTemplate):
         np.testing.assert_allclose(batch.scores[0], one.scores[0], rtol=1e-10)
         assert np.all(np.diff(batch.scores) <= 1e-12)
         assert len(set(batch.indices.tolist())) == 6
+
+
+class TestSalutaryHybrid(StrategyTemplate):
+    strategy_class = SalutaryHybrid
+
+    @staticmethod
+    def _margins(d, rows):
+        """Best minus second-best first-order influence of each row, computed directly."""
+        factors = InfluenceFactors().fit(d["model"], d["X_train"], d["X_val"], d["y_val"])
+        I = np.sort(factors.score(d["X_pool"][rows]), axis=1)
+        return I[:, -1] - I[:, -2]
+
+    @pytest.mark.parametrize("budget", [1, 10, 25])
+    def test_same_picks_labels_and_scores_as_newton(self, round_data, budget):
+        newton = _select(NewtonGreedySalutary(), round_data, budget, seed=3)
+        hybrid = _select(self.make(), round_data, budget, seed=3)
+        np.testing.assert_array_equal(hybrid.indices, newton.indices)
+        np.testing.assert_array_equal(hybrid.labels, newton.labels)
+        np.testing.assert_array_equal(hybrid.scores, newton.scores)
+
+    @pytest.mark.parametrize(
+        ("fraction", "budget"), [(0.3, 10), (0.3, 25), (0.25, 7), (0.5, 25), (0.9, 6)]
+    )
+    def test_asks_about_the_smallest_margins(self, round_data, fraction, budget):
+        sel = _select(SalutaryHybrid(true_fraction=fraction), round_data, budget, seed=2)
+        n_true = round(fraction * budget)
+        assert sel.ask.dtype == bool and sel.ask.sum() == n_true
+        margin = self._margins(round_data, sel.indices)
+        expected = np.argsort(margin, kind="stable")[:n_true]
+        assert set(np.flatnonzero(sel.ask)) == set(expected.tolist())
+        # the asked margins are all below the kept ones
+        assert margin[sel.ask].max() < margin[~sel.ask].min()
+
+    def test_fraction_zero_asks_nothing_and_one_asks_everything(self, round_data):
+        newton = _select(NewtonGreedySalutary(), round_data, 12, seed=4)
+        for fraction, expected in ((0.0, False), (1.0, True)):
+            sel = _select(SalutaryHybrid(true_fraction=fraction), round_data, 12, seed=4)
+            np.testing.assert_array_equal(sel.indices, newton.indices)
+            assert np.all(sel.ask == expected)
+
+    @pytest.mark.parametrize("fraction", [-0.1, 1.5, float("nan")])
+    def test_fraction_outside_unit_interval_is_refused(self, round_data, fraction):
+        with pytest.raises(ValueError, match="true_fraction must be in"):
+            _select(SalutaryHybrid(true_fraction=fraction), round_data, 5, seed=0)
+
+    def test_first_order_fallback_still_asks_the_smallest_margins(self, round_data, monkeypatch):
+        # Too many parameters for the Newton step: picks are salutary's first-order top-b.
+        import salutary._linear
+
+        monkeypatch.setattr(salutary._linear, "DIRECT_MAX_PARAMS", 1)
+        with pytest.warns(RuntimeWarning, match="first-order top-b"):
+            sel = _select(SalutaryHybrid(true_fraction=0.4), round_data, 10, seed=1)
+        first_order = _select(SalutaryLabeling(), round_data, 10, seed=1)
+        np.testing.assert_array_equal(sel.indices, first_order.indices)
+        margin = self._margins(round_data, sel.indices)
+        assert set(np.flatnonzero(sel.ask)) == set(np.argsort(margin)[:4].tolist())
 
 
 def test_template_covers_every_registered_strategy():

@@ -32,12 +32,14 @@ __all__ = [
     "MarginSampling",
     "PredictedInfluence",
     "RandomSampling",
+    "SalutaryHybrid",
     "SalutaryLabeling",
     "SalutaryOracle",
     "Selection",
     "SelfTraining",
     "Strategy",
     "get_strategy",
+    "label_margin",
     "top_k",
 ]
 
@@ -284,6 +286,15 @@ class NewtonGreedySalutary(SalutaryLabeling):
         self, model, X_train, y_train, X_pool, budget, *, X_val=None, y_val=None,
         sample_weight=None, rng, **_,
     ):  # fmt: skip
+        return self._newton_select(
+            model, X_train, y_train, X_pool, budget, X_val=X_val, y_val=y_val,
+            sample_weight=sample_weight, rng=rng,
+        )[0]  # fmt: skip
+
+    def _newton_select(
+        self, model, X_train, y_train, X_pool, budget, *, X_val, y_val, sample_weight, rng
+    ) -> tuple[Selection, InfluenceFactors]:
+        """The selection and the first-order influence factors it ranked the pool with."""
         import warnings
 
         import scipy.linalg
@@ -309,10 +320,11 @@ class NewtonGreedySalutary(SalutaryLabeling):
                 RuntimeWarning,
                 stacklevel=2,
             )
-            return super().select(
+            sel = super().select(
                 model, X_train, y_train, X_pool, budget, X_val=X_val, y_val=y_val,
                 sample_weight=sample_weight, rng=rng,
             )  # fmt: skip
+            return sel, factors
         # Candidates: a multiple of the budget, at most 500 beyond it (large budgets).
         n_cand = min(X_pool.shape[0], budget + min((int(self.candidates) - 1) * budget, 500))
         cand = top_k(factors.best_labels(X_pool)[1], n_cand, rng)
@@ -393,11 +405,92 @@ class NewtonGreedySalutary(SalutaryLabeling):
                 alive[pair_row == pair_row[j]] = False  # one label per sample
                 H += _pair_hessian(Pc0[pair_row[j]], Xc_a[pair_row[j]])
         chosen_arr = np.asarray(chosen, dtype=np.intp)
-        return Selection(
+        sel = Selection(
             indices=cand[pair_row[chosen_arr]],
             scores=np.asarray(gains, dtype=np.float64),
             labels=classes[pair_lab[chosen_arr]],
         )
+        return sel, factors
+
+
+class SalutaryHybrid(NewtonGreedySalutary):
+    """Salutary labeling that spends a few true labels where its own are least certain.
+
+    Each round picks ``budget`` samples with their salutary labels exactly as
+    :class:`NewtonGreedySalutary` does (same picks and labels for the same ``rng``),
+    then sends ``round(true_fraction * n_picked)`` of them (Python's ``round``: halves
+    go to the even number) to the oracle and keeps its own label on the rest.
+
+    The oracle gets the picks whose salutary label is least certain: those with the
+    smallest margin between the first-order influence (:meth:`InfluenceFactors.score`,
+    with the factors the round's ranking used) of their best and second-best label.
+    A small margin means the influence function barely prefers one label over another,
+    so the salutary label there is closest to a coin toss and a true label changes the
+    most; a large margin means one label clearly helps the validation loss, true or
+    not. The margin is first-order even though the picks' labels come from the
+    second-order greedy step: it measures how sharply the validation set prefers a
+    label, not which one the batch chose. Ties in the margin are broken by ``rng``
+    (drawn only when some but not all picks are asked, so ``true_fraction`` 0 and 1
+    consume the same random numbers as :class:`NewtonGreedySalutary`).
+
+    Parameters
+    ----------
+    true_fraction : float, default=0.3
+        Share of each round's picks labeled by the oracle, in [0, 1]. 0 is
+        :class:`NewtonGreedySalutary` (the oracle is never called); 1 is an oracle
+        strategy with its picks.
+    candidates, labels, steps, solver, tol
+        As in :class:`NewtonGreedySalutary`.
+    """
+
+    requires_oracle = True  # its picks may get true labels: the loop must have an oracle
+    name = "salutary-hybrid"
+
+    def __init__(
+        self,
+        true_fraction: float = 0.3,
+        candidates: int = 5,
+        labels: int = 2,
+        steps: int = 10,
+        solver: str = "auto",
+        tol: float = 1e-10,
+    ) -> None:
+        super().__init__(candidates=candidates, labels=labels, steps=steps, solver=solver, tol=tol)
+        self.true_fraction = true_fraction
+
+    def n_true(self, n_picked: int) -> int:
+        """How many of ``n_picked`` picks go to the oracle."""
+        frac = float(self.true_fraction)
+        if not 0.0 <= frac <= 1.0:
+            raise ValueError(f"true_fraction must be in [0, 1], got {self.true_fraction!r}")
+        return min(max(round(frac * n_picked), 0), n_picked)
+
+    def select(
+        self, model, X_train, y_train, X_pool, budget, *, X_val=None, y_val=None,
+        sample_weight=None, rng, **_,
+    ):  # fmt: skip
+        n_ask = self.n_true(min(int(budget), X_pool.shape[0]))  # fail before the work
+        sel, factors = self._newton_select(
+            model, X_train, y_train, X_pool, budget, X_val=X_val, y_val=y_val,
+            sample_weight=sample_weight, rng=rng,
+        )  # fmt: skip
+        n = len(sel.indices)
+        ask = np.zeros(n, dtype=bool)
+        if n_ask >= n:
+            ask[:] = True
+        elif n_ask > 0:
+            ask[top_k(-label_margin(factors.score(X_pool[sel.indices])), n_ask, rng)] = True
+        return Selection(indices=sel.indices, scores=sel.scores, labels=sel.labels, ask=ask)
+
+
+def label_margin(influence: np.ndarray) -> np.ndarray:
+    """Best minus second-best entry per row of an influence matrix (n, n_classes).
+
+    How much more the most helpful label is predicted to help than the runner-up: the
+    certainty of a salutary label (0 = two labels equally good).
+    """
+    top2 = np.partition(np.asarray(influence, dtype=np.float64), -2, axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
 
 
 def _pair_hessian(p: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -689,6 +782,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
         CrossFitSalutary,
         SelfTraining,
         SalutaryOracle,
+        SalutaryHybrid,
         RandomSampling,
         EntropySampling,
         MarginSampling,
