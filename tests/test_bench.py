@@ -199,3 +199,118 @@ def test_cli_bench_resumes_and_report_writes(tmp_path):
     assert bad.exit_code == 2 and "unknown dataset 'nope'" in bad.output
     empty = runner.invoke(app, ["report", "--store", str(tmp_path / "none")])
     assert empty.exit_code == 2 and "no results" in empty.output
+
+
+# ------------------------------------------------------------- accuracy per true label
+HYBRID_NOISE = np.array([0.001, -0.002, 0.003])
+
+
+def _hybrid_store() -> pd.DataFrame:
+    """3 seeds, 2 rounds of 10. The hybrid spends 3 true labels a round (n_true stored);
+    the oracle baselines are "old" runs without n_true (derived: 10 a round, from
+    n_labeled). Accuracies at rounds 0, 1, 2, shifted by 0.01 * seed."""
+    curves = {
+        "salutary-hybrid": [0.50, 0.55, 0.57],  # + noise at the end
+        "random": [0.50, 0.55, 0.60],
+        "margin": [0.50, 0.60, 0.62],
+        "isal": [0.50, 0.65, 0.66],
+        "salutary": [0.50, 0.70, 0.80],  # oracle-free: never a baseline here
+    }
+    rows = []
+    for strategy, curve in curves.items():
+        for seed in range(3):
+            for rnd, acc in enumerate(curve):
+                acc = acc + 0.01 * seed
+                if strategy == "salutary-hybrid" and rnd == 2:
+                    acc += HYBRID_NOISE[seed]
+                row = dict(protocol="paper", dataset="A", strategy=strategy, seed=seed,
+                           round=rnd, n_labeled=300 + 10 * rnd, accuracy=acc,
+                           label_agreement=np.nan if rnd == 0 else 1.0, seconds=0.1,
+                           budget=10)  # fmt: skip
+                if strategy == "salutary-hybrid":
+                    row["n_true"] = 3 * rnd
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_n_true_is_derived_for_runs_stored_without_it():
+    from salutary.report import with_n_true
+
+    old = _hybrid_store()
+    got = with_n_true(old).set_index(["strategy", "seed", "round"])["n_true"]
+    assert got.loc[("random", 1, 2)] == 20  # n_labeled 320 - 300
+    assert got.loc[("salutary", 1, 2)] == 0
+    assert got.loc[("salutary-hybrid", 1, 2)] == 6  # stored, not derived
+    # Without n_labeled: round x budget. The hybrid cannot be derived.
+    bare = old.drop(columns=["n_labeled", "n_true"])
+    got = with_n_true(bare).set_index(["strategy", "seed", "round"])["n_true"]
+    assert got.loc[("margin", 0, 1)] == 10
+    assert np.isnan(got.loc[("salutary-hybrid", 0, 1)])
+    assert "n_true" not in bare  # the input is left alone
+
+
+def test_store_imported_from_an_old_results_file_gets_n_true(tmp_path):
+    store = ResultStore(tmp_path)
+    old = _hybrid_store()
+    old = old[old["strategy"] != "salutary-hybrid"].drop(columns="n_true")
+    assert store.import_frame(old) == 12
+    store.write(RunKey("A", "paper", "salutary-hybrid", 0), _hybrid_store().query(
+        "strategy == 'salutary-hybrid' and seed == 0"))  # fmt: skip
+    loaded = store.load().set_index(["strategy", "seed", "round"])["n_true"]
+    assert loaded.loc[("random", 2, 1)] == 10 and loaded.loc[("isal", 0, 2)] == 20
+    assert loaded.loc[("salutary", 0, 2)] == 0 and loaded.loc[("salutary-hybrid", 0, 2)] == 6
+    assert per_run(store.load()).set_index(["strategy", "seed"]).loc[("margin", 1), "n_true"] == 20
+
+
+def test_per_true_label_interpolates_in_true_labels():
+    from salutary.report import per_true_label
+
+    tab = per_true_label(_hybrid_store()).set_index("baseline")
+    assert set(tab.index) == {"random", "margin", "isal"}  # oracle baselines only
+    seed = 0.01 * np.arange(3)
+    hybrid = 0.57 + seed + HYBRID_NOISE
+    # The hybrid ends with 6 true labels; baselines reach 10 after round 1, so at 6
+    # they stand 6/10 of the way from round 0 to round 1.
+    at6 = {"random": 0.50 + 0.6 * 0.05, "margin": 0.50 + 0.6 * 0.10, "isal": 0.50 + 0.6 * 0.15}
+    final = {"random": 0.60, "margin": 0.62, "isal": 0.66}
+    for base in at6:
+        r = tab.loc[base]
+        assert r.n_true == 6 and r.final_n_true == 20 and r.seeds == 3
+        assert r.method_mean == pytest.approx(hybrid.mean())
+        assert r.equal_mean == pytest.approx(at6[base] + seed.mean())
+        assert r.equal_std == pytest.approx(np.std(at6[base] + seed, ddof=1))
+        d = hybrid - (at6[base] + seed)
+        assert r.equal_diff == pytest.approx(d.mean())
+        assert r.equal_p == pytest.approx(stats.ttest_rel(hybrid, at6[base] + seed).pvalue)
+        assert r.final_diff == pytest.approx(np.mean(hybrid - (final[base] + seed)))
+    assert tab["best"].to_dict() == {"random": False, "margin": False, "isal": True}
+
+
+def test_per_true_label_does_not_extrapolate():
+    from salutary.report import per_true_label
+
+    short = _hybrid_store()
+    short = short[(short["strategy"] == "salutary-hybrid") | (short["round"] == 0)]
+    tab = per_true_label(short)  # baselines stopped at round 0: 0 true labels < 6
+    assert tab["equal_mean"].isna().all() and (tab["seeds"] == 0).all()
+    assert not tab["best"].any()
+
+
+def test_report_has_a_per_true_label_section_only_with_hybrid_runs(tmp_path):
+    text = write_report(_hybrid_store(), tmp_path, plots=False).read_text()
+    section = text.split("### Accuracy per true label spent")[1].split("###")[0]
+    assert "How to read" in section
+    rows = [line for line in section.splitlines() if line.startswith("| A ") or
+            line.startswith("|  |")]  # fmt: skip
+    assert len(rows) == 3  # random, margin, the best: isal
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    hybrid = 0.57 + 0.01 * np.arange(3) + HYBRID_NOISE
+    assert cells[:4] == ["A", "6", f"{hybrid.mean():.3f} ± {hybrid.std(ddof=1):.3f}", "random"]
+    assert cells[4].startswith(f"{0.53 + 0.01:.3f} ±")  # 0.53 + mean of the seed shift
+    assert cells[5] == f"{np.mean(hybrid - (0.53 + 0.01 * np.arange(3))):+.3f}"  # +0.041
+    assert cells[7].endswith("(20)")
+    assert [c.strip() for c in rows[2].strip("|").split("|")][3] == "isal (best)"
+    assert (
+        "Accuracy per true label spent"
+        not in write_report(_hand_made_store(), tmp_path / "other", plots=False).read_text()
+    )

@@ -155,11 +155,17 @@ class ResultStore:
         return added
 
     def load(self) -> pd.DataFrame:
-        """Every stored run, concatenated (empty frame if none)."""
+        """Every stored run, concatenated (empty frame if none).
+
+        Runs stored before ``n_true`` was recorded get it derived
+        (:func:`salutary.report.with_n_true`).
+        """
+        from salutary.report import with_n_true
+
         files = sorted(p for p in self.path.glob("*.parquet") if RunKey.from_filename(p.name))
         if not files:
             return pd.DataFrame()
-        return pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
+        return with_n_true(pd.concat([pd.read_parquet(p) for p in files], ignore_index=True))
 
 
 @functools.lru_cache(maxsize=4)

@@ -9,16 +9,19 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ttest_rel
 
-from salutary.strategies import STRATEGIES
+from salutary.strategies import STRATEGIES, SalutaryHybrid
 from salutary.tabular import atomic_write
 
 __all__ = [
     "ALPHA",
+    "HYBRID",
     "METHOD",
     "compare",
     "markdown_table",
     "outcomes",
     "per_run",
+    "per_true_label",
+    "with_n_true",
     "write_report",
 ]
 
@@ -26,6 +29,8 @@ __all__ = [
 ALPHA = 0.05
 #: The method under test; every other strategy except its ablation is a baseline.
 METHOD = "salutary"
+#: The strategy that buys true labels for part of its picks (compared per true label).
+HYBRID = SalutaryHybrid.name
 
 
 def _is_variant(strategy: str) -> bool:
@@ -40,16 +45,68 @@ def _aulc(acc: np.ndarray) -> float:
     return float(np.trapezoid(acc) / (len(acc) - 1))
 
 
+def _oracle_kind(strategy: str) -> float:
+    """1 if every pick of ``strategy`` gets a true label, 0 if none does, NaN otherwise
+    (unknown, or a strategy that asks about only some of its picks)."""
+    cls = STRATEGIES.get(strategy)
+    if cls is None or issubclass(cls, SalutaryHybrid):
+        return np.nan
+    return float(cls.requires_oracle)
+
+
+def with_n_true(results: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``results`` with ``n_true`` (oracle labels spent so far) on every row.
+
+    Runs stored before the column existed lack it (or hold NaN there once concatenated
+    with newer runs). For those rows it is derived: every pick of an oracle strategy
+    is a true label, so ``n_true = n_labeled - n_labeled at round 0`` (``round *
+    budget`` where ``n_labeled`` is missing); oracle-free strategies spend none. A
+    strategy that asks about only some picks (``salutary-hybrid``) cannot be derived
+    and stays NaN. Strategies not in the registry follow the stored ``oracle`` column.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Rounds of runs: ``strategy`` and ``round``, and ``n_labeled`` or ``budget``.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    out = results.copy()
+    if "n_true" not in out:
+        out["n_true"] = np.nan
+    missing = out["n_true"].isna()
+    if missing.any():
+        keys = [k for k in ("protocol", "dataset", "strategy", "seed") if k in out]
+        spent = pd.Series(np.nan, index=out.index)
+        if "n_labeled" in out:
+            spent = out["n_labeled"] - out.groupby(keys)["n_labeled"].transform("min")
+        if "budget" in out:
+            spent = spent.fillna(out["round"] * out["budget"])
+        oracle = out["strategy"].map(_oracle_kind)
+        if "oracle" in out:
+            unknown = ~out["strategy"].isin(list(STRATEGIES))
+            oracle[unknown] = out.loc[unknown, "oracle"].astype(float)
+        derived = spent.where(oracle == 1.0, np.where(oracle == 0.0, 0.0, np.nan))
+        out["n_true"] = out["n_true"].astype(float).where(~missing, derived)
+    if not out["n_true"].isna().any():
+        out["n_true"] = out["n_true"].astype(np.int64)
+    return out
+
+
 def per_run(results: pd.DataFrame) -> pd.DataFrame:
     """One row per (protocol, dataset, strategy, seed) with summary metrics.
 
     Columns: ``initial`` (accuracy before labeling), ``final``, ``aulc`` (normalized area
     under the accuracy curve over rounds), ``gain`` (final - initial), ``agreement``
-    (mean fraction of assigned labels equal to the hidden truth) and ``seconds`` (mean
-    wall-clock seconds per round).
+    (mean fraction of assigned labels equal to the hidden truth), ``seconds`` (mean
+    wall-clock seconds per round) and ``n_true`` (oracle labels spent by the end, see
+    :func:`with_n_true`).
     """
     keys = ["protocol", "dataset", "strategy", "seed"]
     rows = []
+    results = with_n_true(results)
     for key, run in results.sort_values("round").groupby(keys, sort=False):
         acc = run["accuracy"].to_numpy()
         later = run[run["round"] > 0]
@@ -62,9 +119,10 @@ def per_run(results: pd.DataFrame) -> pd.DataFrame:
                 acc[-1] - acc[0],
                 later["label_agreement"].mean() if len(later) else np.nan,
                 later["seconds"].mean() if len(later) else 0.0,
+                run["n_true"].iloc[-1],
             )
         )
-    cols = [*keys, "initial", "final", "aulc", "gain", "agreement", "seconds"]
+    cols = [*keys, "initial", "final", "aulc", "gain", "agreement", "seconds", "n_true"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -151,6 +209,139 @@ def outcomes(runs: pd.DataFrame, metric: str = "final", method: str = METHOD) ->
     )
 
 
+def _paired(a: dict, b: dict) -> tuple[float, float, int]:
+    """:func:`compare` of two ``{seed: value}`` maps (NaN values left out)."""
+    long = pd.DataFrame(
+        [(seed, "a", v) for seed, v in a.items()] + [(seed, "b", v) for seed, v in b.items()],
+        columns=["seed", "strategy", "value"],
+    )
+    return compare(long, "a", "b", "value")
+
+
+def _mean_std(values: dict) -> tuple[float, float]:
+    v = pd.Series(values, dtype=float).dropna()
+    if v.empty:
+        return np.nan, np.nan
+    return float(v.mean()), float(v.std()) if len(v) > 1 else 0.0
+
+
+def per_true_label(results: pd.DataFrame, method: str = HYBRID) -> pd.DataFrame:
+    """``method``'s final accuracy against oracle baselines that spent as many true labels.
+
+    For every dataset and seed, ``method``'s final accuracy and the true labels it
+    spent (``n_true`` at its last round) are set against each oracle baseline's
+    accuracy at that ``n_true``, read from the baseline's learning curve (accuracy
+    against ``n_true``, one point per round) by linear interpolation, and against the
+    baseline's final accuracy. NaN where the method spent more true labels than the
+    baseline's curve reaches. Differences are paired over seeds (:func:`compare`).
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        One protocol's rounds (``dataset, strategy, seed, round, accuracy`` and what
+        :func:`with_n_true` needs).
+    method : str, default=HYBRID
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (dataset, baseline): ``n_true`` (mean over seeds), ``method_mean``,
+        ``method_std``; at equal true labels ``equal_mean``, ``equal_std``,
+        ``equal_diff`` (method - baseline), ``equal_p``; at the baseline's final round
+        ``final_n_true``, ``final_mean``, ``final_std``, ``final_diff``, ``final_p``;
+        ``seeds`` (paired at equal true labels); ``best`` (the baseline with the highest
+        mean at equal true labels on that dataset). Baselines: registered oracle
+        strategies other than the ``salutary*`` variants.
+    """
+    results = with_n_true(results)
+    rows = []
+    for dataset, part in results.sort_values("round").groupby("dataset", sort=True):
+        own = part[part["strategy"] == method].groupby("seed").tail(1).set_index("seed")
+        if own.empty:
+            continue
+        acc, spent = own["accuracy"].to_dict(), own["n_true"].to_dict()
+        for base in [s for s in STRATEGIES if s in set(part["strategy"])]:
+            if _is_variant(base) or not STRATEGIES[base].requires_oracle:
+                continue
+            equal, final, final_n = {}, {}, {}
+            for seed, curve in part[part["strategy"] == base].groupby("seed"):
+                x = curve["n_true"].to_numpy(np.float64)
+                y = curve["accuracy"].to_numpy(np.float64)
+                final[seed], final_n[seed] = y[-1], x[-1]
+                t = spent.get(seed, np.nan)
+                # No extrapolation: beyond the curve's last round it is unknown.
+                equal[seed] = np.interp(t, x, y) if x[0] <= t <= x[-1] else np.nan
+            (method_mean, method_std), (equal_mean, equal_std), (final_mean, final_std) = (
+                _mean_std(v) for v in (acc, equal, final)
+            )
+            equal_diff, equal_p, seeds = _paired(acc, equal)
+            final_diff, final_p, _ = _paired(acc, final)
+            rows.append(
+                dict(dataset=dataset, baseline=base, n_true=pd.Series(spent).mean(),
+                     method_mean=method_mean, method_std=method_std, equal_mean=equal_mean,
+                     equal_std=equal_std, equal_diff=equal_diff, equal_p=equal_p,
+                     final_n_true=pd.Series(final_n).mean(), final_mean=final_mean,
+                     final_std=final_std, final_diff=final_diff, final_p=final_p, seeds=seeds)
+            )  # fmt: skip
+    tab = pd.DataFrame(rows)
+    if tab.empty:
+        return tab
+    best = tab.dropna(subset=["equal_mean"]).groupby("dataset")["equal_mean"].idxmax()
+    tab["best"] = tab.index.isin(best.to_numpy())
+    return tab
+
+
+def _count(n: float) -> str:
+    return "–" if n != n else (f"{n:.0f}" if n == round(n) else f"{n:.1f}")
+
+
+def _per_true_label_section(tab: pd.DataFrame, method: str = HYBRID) -> list[str]:
+    """Markdown: per dataset, ``random``, ``margin`` and the best oracle baseline."""
+    lines = [
+        "### Accuracy per true label spent",
+        "",
+        f"How to read: `{method}` labels most of its picks itself and buys true labels "
+        "(beyond the initial set) for the rest; each baseline buys one for every pick and "
+        "is read off its learning curve at as many true labels (linear interpolation "
+        "between rounds), then at its own final round (true labels in brackets). Δ = "
+        f"`{method}` − baseline, mean over seeds; p: paired t-test over seeds.",
+        "",
+    ]
+    if tab.empty:
+        return [*lines, "_no oracle baseline runs to compare with_", ""]
+    lines += [
+        f"| dataset | true labels | {method} | baseline | at equal true labels | Δ | p "
+        "| at its final round | Δ | p |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def cell(mean: float, std: float) -> str:
+        return "–" if mean != mean else _fmt(mean, std)
+
+    def delta(d: float) -> str:
+        return "–" if d != d else f"{d:+.3f}"
+
+    for dataset, part in tab.groupby("dataset", sort=True):
+        shown = part[part["baseline"].isin(["random", "margin"]) | part["best"]]
+        order = {"random": 0, "margin": 1}
+        shown = shown.sort_values("baseline", key=lambda c: c.map(order).fillna(2))
+        for i, r in enumerate(shown.itertuples(index=False)):
+            head = (
+                [dataset, _count(r.n_true), cell(r.method_mean, r.method_std)]
+                if i == 0
+                else ["", "", ""]
+            )
+            name = f"{r.baseline} (best)" if r.best else r.baseline
+            final = f"{cell(r.final_mean, r.final_std)} ({_count(r.final_n_true)})"
+            lines.append(
+                "| " + " | ".join(
+                    [*head, name, cell(r.equal_mean, r.equal_std), delta(r.equal_diff),
+                     _p(r.equal_p), final, delta(r.final_diff), _p(r.final_p)]
+                ) + " |"
+            )  # fmt: skip
+    return [*lines, ""]
+
+
 def _verdict(diff: float, p: float) -> str:
     if p == p and p < ALPHA:
         return "win" if diff > 0 else "loss"
@@ -234,7 +425,9 @@ def write_report(
         f"`{METHOD}` (the paper's method), `salutary-newton`, `salutary-crossfit` and "
         "`self-training` use no true label beyond the "
         "initial set (and the validation set); every other strategy asks an oracle "
-        "(`salutary-oracle` is the paper's ablation: salutary selection with true labels). "
+        "(`salutary-oracle` is the paper's ablation: salutary selection with true labels; "
+        f"`{HYBRID}` is `salutary-newton` buying true labels for its least certain picks, "
+        "compared per true label spent). "
         "Baselines are all strategies except the `salutary*` variants. Protocol `fair`: "
         "every model also trains on the validation labels."
     )
@@ -251,6 +444,8 @@ def write_report(
         variants = (METHOD, "salutary-newton", "salutary-crossfit")
         for method in [m for m in variants if m in present]:
             parts += _outcome_section(outcomes(prot_runs, method=method), method)
+        if HYBRID in present:
+            parts += _per_true_label_section(per_true_label(prot_results))
         for metric, label in (("final", "Final accuracy"), ("aulc", "AULC")):
             parts += ["", f"### {label}", "", markdown_table(prot_runs, metric)]
         parts += ["", "### Wall-clock seconds per round (selection + refit)", ""]
