@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from salutary.bench import PROTOCOLS, ResultStore, RunKey, grid, run_grid, run_one
-from salutary.report import compare, markdown_table, outcomes, per_run, write_report
+from salutary.report import ablation_table, compare, markdown_table, outcomes, per_run, write_report
 
 KEYS = grid(["breast_cancer"], ["paper"], ["random", "salutary", "margin"], [0, 1])
 VOLATILE = ["seconds", "run_seconds"]
@@ -98,6 +98,21 @@ def test_unknown_names_are_rejected():
     with pytest.raises(ValueError, match="unknown strategy"):
         grid(["wine_quality"], ["paper"], ["nope"], [0])
 
+    with pytest.raises(ValueError, match="has no parameter 'bogus'"):
+        grid(["wine_quality"], ["paper"], ["salutary-newton:bogus=1"], [0])
+
+
+def test_strategy_spec_runs_and_is_stored_under_its_spec(tmp_path):
+    spec = "salutary-newton:steps=1:labels=1"
+    key = RunKey("breast_cancer", "paper", spec, 0)
+    assert ":" not in key.filename  # portable file names
+    assert RunKey.from_filename(key.filename) == key
+    store = ResultStore(tmp_path / "store")
+    run_grid(store, [key])
+    assert store.done() == {key}
+    frame = store.load()
+    assert set(frame["strategy"]) == {spec} and not frame["oracle"].any()
+
 
 # ------------------------------------------------------------------ report statistics
 def _hand_made_store() -> pd.DataFrame:
@@ -167,6 +182,23 @@ def test_markdown_table_bold_best_and_marks_significant():
     expected_mean = np.mean(0.5 + 0.01 * np.arange(5) + 0.07 + [0.001, -0.002, 0.0015, 0, -0.0005])
     assert sal.startswith(f"**{expected_mean:.3f} ±")
     assert rnd.endswith("*")  # random is 0.02 below in every seed
+
+
+def test_ablation_table_compares_specs_with_the_reference():
+    store = _hand_made_store()
+    # Dataset A: the reference is "margin" renamed; the spec is salutary renamed
+    # (+0.015 over it, noisy) and "salutary-newton:x=1" on B a clear loss.
+    ren = {"margin": "salutary-newton", "random": "salutary-newton:steps=1"}
+    table = ablation_table(per_run(store.replace({"strategy": ren})), metric="final")
+    lines = table.splitlines()
+    assert lines[0] == "| dataset | `salutary` | `salutary-newton:steps=1` | `salutary-newton` |"
+    row_a = [c.strip() for c in lines[2].strip("|").split("|")]
+    d = 0.015 + np.array([0.001, -0.002, 0.0015, 0.0, -0.0005])
+    assert row_a[1].endswith(f"({d.mean():+.3f}*)")  # salutary vs reference, significant
+    assert row_a[2].endswith("(-0.005*)")  # random was 0.005 below margin in every seed
+    # Counts: salutary wins A, loses B (-0.04), ties C; the spec loses A, B (-0.01), ties C.
+    assert lines[-1] == "| wins/ties/losses vs `salutary-newton` | 1/1/1 | 0/1/2 | |"
+    assert ablation_table(per_run(store), metric="final") == ""  # no specs, no table
 
 
 def test_write_report(tmp_path):

@@ -620,6 +620,7 @@ def test_run_tiny(tmp_path):
     [
         (["--dataset", "nope"], ["unknown dataset 'nope'", "wine_quality"]),
         (["--strategies", "random", "magic"], ["unknown strategy 'magic'", "margin"]),
+        (["-s", "salutary-newton:bogus=2"], ["no parameter 'bogus'", "abstain"]),
         (["--budget", "100", "--rounds", "100"], ["100 x 100 = 10000", "breast_cancer"]),
         (["--jobs", "0"], ["--jobs"]),
     ],

@@ -404,6 +404,66 @@ class TestNewtonGreedySalutary(StrategyTemplate):
         assert np.all(np.diff(batch.scores) <= 1e-12)
         assert len(set(batch.indices.tolist())) == 6
 
+    def test_abstaining_stops_where_no_pair_lowers_the_validation_loss(self):
+        # Trained on the validation set itself with almost no penalty, the model sits at
+        # the validation loss's minimum: no added pair can lower it.
+        from conftest import make_classification_data
+
+        X, y = make_classification_data(300, 4, 3, seed=5)
+        model = LogisticModel(l2=1e-6).fit(X[:200], y[:200])
+        d = {"model": model, "X_train": X[:200], "y_train": y[:200], "X_pool": X[200:],
+             "X_val": X[:200], "y_val": y[:200]}  # fmt: skip
+        assert len(_select(NewtonGreedySalutary(abstain=True), d, 5, seed=0).indices) == 0
+        assert len(_select(NewtonGreedySalutary(), d, 5, seed=0).indices) == 5
+
+    def test_abstaining_keeps_the_greedy_path_and_only_helpful_pairs(self):
+        # Trained on the validation set plus two mislabeled rows: a few pairs undo their
+        # pull, then no pair helps. One pair per step (steps = budget): abstaining follows
+        # the same greedy path and stops at the first pair that would not help.
+        from conftest import make_classification_data
+
+        X, y = make_classification_data(400, 4, 3, seed=5)
+        X_train = np.vstack([X[:200], X[200:202]])
+        y_train = np.concatenate([y[:200], (y[200:202] + 1) % 3])
+        model = LogisticModel(l2=1e-6).fit(X_train, y_train)
+        d = {"model": model, "X_train": X_train, "y_train": y_train, "X_pool": X[210:],
+             "X_val": X[:200], "y_val": y[:200]}  # fmt: skip
+        params = dict(candidates=2, labels=3, steps=30)
+        plain = _select(NewtonGreedySalutary(**params), d, 30, seed=0)
+        kept = _select(NewtonGreedySalutary(**params, abstain=True), d, 30, seed=0)
+        n = len(kept.indices)
+        assert 0 < n < 30 and len(plain.indices) == 30
+        np.testing.assert_array_equal(kept.indices, plain.indices[:n])
+        np.testing.assert_array_equal(kept.labels, plain.labels[:n])
+        np.testing.assert_allclose(kept.scores, plain.scores[:n], rtol=1e-12)
+        assert np.all(kept.scores > 0) and plain.scores[n] <= 1e-6
+
+
+def test_strategy_spec_sets_parameters():
+    from salutary.strategies import get_strategy, parse_strategy, strategy_class
+
+    s = get_strategy("salutary-newton:steps=1:abstain=True:solver=cg:tol=1e-8")
+    assert isinstance(s, NewtonGreedySalutary)
+    assert (s.steps, s.abstain, s.solver, s.tol) == (1, True, "cg", 1e-8)
+    assert parse_strategy("margin") == (MarginSampling, {})
+    assert strategy_class("salutary-newton:labels=1") is NewtonGreedySalutary
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("newton", "unknown strategy 'newton'"),
+        ("salutary-newton:bogus=1", "has no parameter 'bogus'; it has"),
+        ("salutary-newton:steps", "'steps' is not PARAM=VALUE"),
+        ("random:=3", "'=3' is not PARAM=VALUE"),
+    ],
+)
+def test_strategy_spec_errors_name_the_problem(spec, message):
+    from salutary.strategies import get_strategy
+
+    with pytest.raises(ValueError, match=message):
+        get_strategy(spec)
+
 
 class TestSalutaryHybrid(StrategyTemplate):
     strategy_class = SalutaryHybrid

@@ -20,7 +20,7 @@ import pandas as pd
 
 from salutary.experiment import paper_split, run_split
 from salutary.loop import PAPER_L2
-from salutary.strategies import STRATEGIES
+from salutary.strategies import parse_strategy, strategy_class
 from salutary.tabular import atomic_write
 
 __all__ = [
@@ -106,14 +106,16 @@ class RunKey:
 
     @property
     def filename(self) -> str:
-        return f"{self.dataset}__{self.protocol}__{self.strategy}__{self.seed}.parquet"
+        # A strategy spec's ":" is not allowed in Windows file names: stored as "@".
+        strategy = self.strategy.replace(":", "@")
+        return f"{self.dataset}__{self.protocol}__{strategy}__{self.seed}.parquet"
 
     @classmethod
     def from_filename(cls, name: str) -> RunKey | None:
         parts = name.removesuffix(".parquet").split("__")
         if len(parts) != 4 or not name.endswith(".parquet") or not parts[3].isdigit():
             return None
-        return cls(parts[0], parts[1], parts[2], int(parts[3]))
+        return cls(parts[0], parts[1], parts[2].replace("@", ":"), int(parts[3]))
 
 
 class ResultStore:
@@ -208,7 +210,7 @@ def run_one(key: RunKey) -> pd.DataFrame:
     frame["budget"] = budget
     frame["n_val"] = len(split.y_val)
     frame["n_pool"] = len(split.y_pool)
-    frame["oracle"] = STRATEGIES[key.strategy].requires_oracle
+    frame["oracle"] = strategy_class(key.strategy).requires_oracle
     frame["run_seconds"] = time.perf_counter() - t0
     return frame
 
@@ -250,8 +252,7 @@ def grid(
         if p not in PROTOCOLS:
             raise ValueError(f"unknown protocol {p!r}; choose from {', '.join(PROTOCOLS)}")
     for s in strategies:
-        if s not in STRATEGIES:
-            raise ValueError(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)}")
+        parse_strategy(s)  # unknown names and parameters fail before any run
     return [
         RunKey(d, p, s, int(seed))
         for d in datasets

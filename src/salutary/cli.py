@@ -707,15 +707,14 @@ def _names(values: Sequence[str] | None, default: Sequence[str]) -> list[str]:
 
 
 def _parse_strategies(values: Sequence[str] | None) -> tuple[str, ...]:
-    from salutary.strategies import STRATEGIES
+    from salutary.strategies import parse_strategy
 
     names = _names(values, _default_strategies())
-    unknown = [n for n in names if n not in STRATEGIES]
-    if unknown:
-        raise InputError(
-            f"unknown strateg{'y' if len(unknown) == 1 else 'ies'} "
-            f"{', '.join(repr(u) for u in unknown)}; choose from {', '.join(STRATEGIES)}"
-        )
+    for name in names:
+        try:
+            parse_strategy(name)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
     if not names:
         raise InputError("--strategies needs at least one strategy name")
     return tuple(names)
@@ -767,8 +766,7 @@ def _print_run_table(results, name: str, *, rounds: int, budget: int) -> None:
     from rich import box
     from rich.table import Table
 
-    from salutary.experiment import summarize
-    from salutary.strategies import STRATEGIES
+    from salutary.experiment import _oracle_free, summarize
 
     console = _stdout()
     summary = summarize(results)
@@ -795,7 +793,7 @@ def _print_run_table(results, name: str, *, rounds: int, budget: int) -> None:
     agree = agreement.mean()
     for strategy, part in summary.groupby("strategy", sort=False):
         by_round = part.set_index("round")
-        oracle = STRATEGIES[strategy].requires_oracle if strategy in STRATEGIES else True
+        oracle = not _oracle_free(strategy)
         cells = []
         for r in shown:
             m, s = by_round.loc[r, "mean"], by_round.loc[r, "std"]
@@ -1170,9 +1168,9 @@ def _finetune_arms(values: Sequence[str] | None, corpus: Any) -> tuple[str, ...]
 
 
 def _needs_oracle(arm: str) -> bool:
-    from salutary.strategies import STRATEGIES
+    from salutary.strategies import strategy_class
 
-    return arm != "initial" and STRATEGIES[arm].requires_oracle
+    return arm != "initial" and strategy_class(arm).requires_oracle
 
 
 def _output_folder(output: str | None, default: Path) -> Path:

@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 
 from salutary.loop import PAPER_L2, ActiveLearningResult, run_active_learning
 from salutary.model import LogisticModel
-from salutary.strategies import STRATEGIES
+from salutary.strategies import STRATEGIES, parse_strategy
 
 __all__ = [
     "DEFAULT_STRATEGIES",
@@ -41,6 +41,21 @@ class Split:
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
+
+
+def _oracle_free(strategy: str) -> bool:
+    """Whether a strategy name or spec labels its picks itself (unknown: no)."""
+    try:
+        return not parse_strategy(strategy)[0].requires_oracle
+    except ValueError:
+        return False
+
+
+def _strategy_rank(strategy: str) -> tuple[int, str]:
+    """Registry order; a spec (``name:param=value``) right after its base strategy."""
+    order = list(STRATEGIES)
+    base = strategy.split(":")[0]
+    return (order.index(base) if base in order else len(order), strategy)
 
 
 def _stratified(X, y, size, seed):
@@ -180,8 +195,7 @@ def run_experiment(
         label_agreement, seconds``.
     """
     for s in strategies:
-        if s not in STRATEGIES:
-            raise ValueError(f"unknown strategy {s!r}; choose from {', '.join(STRATEGIES)}")
+        parse_strategy(s)  # unknown names and parameters fail here, before any run
     jobs = [(s, int(seed)) for seed in seeds for s in strategies]
     frames: list[pd.DataFrame] = []
     if n_jobs == 1:
@@ -226,9 +240,8 @@ def learning_curve_plot(
     import matplotlib.pyplot as plt
 
     summary = summarize(results)
-    rank = {name: i for i, name in enumerate(STRATEGIES)}
     summary = summary.sort_values(
-        ["strategy", "round"], key=lambda c: c.map(rank) if c.name == "strategy" else c
+        ["strategy", "round"], key=lambda c: c.map(_strategy_rank) if c.name == "strategy" else c
     )
     n_strategies = summary["strategy"].nunique()
     colors = plt.get_cmap("tab10" if n_strategies <= 10 else "tab20").colors
@@ -237,7 +250,7 @@ def learning_curve_plot(
     for i, (strategy, part) in enumerate(summary.groupby("strategy", sort=False)):
         x = part["round"].to_numpy() * (budget or 1)
         m, s = part["mean"].to_numpy(), part["std"].to_numpy()
-        free = strategy in STRATEGIES and not STRATEGIES[strategy].requires_oracle
+        free = _oracle_free(strategy)
         color = "black" if strategy == "salutary" else colors[i % len(colors)]
         width = 2.2 if strategy == "salutary" else 1.3
         style = "-" if free else "--"

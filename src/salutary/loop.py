@@ -308,7 +308,9 @@ def run_active_learning(
 
     model = clone(default_model() if model is None else model)
     rng = np.random.default_rng(seed)
-    result = ActiveLearningResult(strategy=strat.name or type(strat).__name__, seed=seed)
+    # A spec ("name:param=value") names the run as given: variants stay apart.
+    label = strategy if isinstance(strategy, str) else strat.name or type(strat).__name__
+    result = ActiveLearningResult(strategy=label, seed=seed)
 
     def on_round(r, fitted, chosen, labels, scores, seconds, asked):
         result.accuracy.append(float(np.mean(fitted.predict(X_test) == y_test)))

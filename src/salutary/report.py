@@ -17,6 +17,7 @@ __all__ = [
     "HYBRID",
     "METHOD",
     "compare",
+    "ablation_table",
     "markdown_table",
     "outcomes",
     "per_run",
@@ -34,8 +35,8 @@ HYBRID = SalutaryHybrid.name
 
 
 def _is_variant(strategy: str) -> bool:
-    """Salutary variants and ablations are not baselines of each other."""
-    return strategy.startswith("salutary")
+    """Salutary variants and ablations (``name:param=value`` specs) are not baselines."""
+    return strategy.startswith("salutary") or ":" in strategy
 
 
 def _aulc(acc: np.ndarray) -> float:
@@ -342,6 +343,48 @@ def _per_true_label_section(tab: pd.DataFrame, method: str = HYBRID) -> list[str
     return [*lines, ""]
 
 
+def ablation_table(
+    runs: pd.DataFrame, reference: str = "salutary-newton", metric: str = "final"
+) -> str:
+    """Strategy specs (``name:param=value``, see :func:`salutary.strategies.parse_strategy`)
+    against ``reference`` on one protocol; empty if there are none.
+
+    Columns: the paper's method (if present), each spec, then ``reference``. A cell is
+    the mean over seeds and, in brackets, the mean paired difference to ``reference``
+    (``*``: paired t-test p < :data:`ALPHA`). The last row counts wins, ties and losses
+    against ``reference``.
+    """
+    from salutary.experiment import _strategy_rank
+
+    present = set(runs["strategy"])
+    specs = sorted((s for s in present if ":" in s), key=_strategy_rank)
+    if not specs or reference not in present:
+        return ""
+    columns = [s for s in (METHOD,) if s in present] + specs
+    lines = [
+        f"| dataset | {' | '.join(f'`{c}`' for c in columns)} | `{reference}` |",
+        "|---|" + "---:|" * (len(columns) + 1),
+    ]
+    verdicts: dict[str, list[str]] = {c: [] for c in columns}
+    for dataset, part in runs.groupby("dataset", sort=True):
+        means = part.groupby("strategy")[metric].mean()
+        if reference not in means:
+            continue
+        cells = []
+        for c in columns:
+            if c not in means:
+                cells.append("–")
+                continue
+            diff, p, _ = compare(part, c, reference, metric)
+            verdicts[c].append(_verdict(diff, p))
+            star = "*" if p == p and p < ALPHA else ""
+            cells.append(f"{means[c]:.3f} ({diff:+.3f}{star})")
+        lines.append(f"| {dataset} | {' | '.join(cells)} | {means[reference]:.3f} |")
+    counts = [f"{v.count('win')}/{v.count('tie')}/{v.count('loss')}" for v in verdicts.values()]
+    lines.append(f"| wins/ties/losses vs `{reference}` | {' | '.join(counts)} | |")
+    return "\n".join(lines)
+
+
 def _verdict(diff: float, p: float) -> str:
     if p == p and p < ALPHA:
         return "win" if diff > 0 else "loss"
@@ -405,6 +448,18 @@ def _outcome_section(out_tab: pd.DataFrame, method: str) -> list[str]:
     return [*lines, ""]
 
 
+_ABLATION_NOTE = (
+    "Each column is a strategy spec `name:param=value` (see `salutary.strategies."
+    "parse_strategy`): `candidates=1` shortlists only the first-order top-b, so only "
+    "the labels (best two by first-order influence, then chosen by the Newton-step "
+    "validation loss) change; `steps=1` scores a 5·b shortlist by the one-Newton-step "
+    "validation loss but takes the best b at once (second order, not batch-aware); "
+    "`labels=1` keeps the first-order label; `abstain=True` adds only pairs predicted "
+    "to lower the validation loss. Cell: mean final accuracy (paired difference to "
+    "`salutary-newton`, `*` if p < 0.05)."
+)
+
+
 def write_report(
     results: pd.DataFrame, out_dir: str | Path, *, plots: bool = True, title: str = ""
 ) -> Path:
@@ -448,13 +503,19 @@ def write_report(
             parts += _per_true_label_section(per_true_label(prot_results))
         for metric, label in (("final", "Final accuracy"), ("aulc", "AULC")):
             parts += ["", f"### {label}", "", markdown_table(prot_runs, metric)]
+        ablation = ablation_table(prot_runs, metric="final")
+        if ablation:
+            parts += ["", "### Ablation: variants of `salutary-newton` (final accuracy)", ""]
+            parts += [_ABLATION_NOTE, "", ablation]
         parts += ["", "### Wall-clock seconds per round (selection + refit)", ""]
         parts.append(_time_table(prot_runs))
         parts += ["", "### Agreement of assigned labels with the hidden truth, per round", ""]
         parts.append(_agreement_table(prot_results))
         if plots:
             parts += ["", "### Learning curves", ""]
-            for dataset, part in prot_results.groupby("dataset", sort=True):
+            # Ablation variants stay out of the plots: one line per registered strategy.
+            plotted = prot_results[~prot_results["strategy"].str.contains(":", regex=False)]
+            for dataset, part in plotted.groupby("dataset", sort=True):
                 name = f"curve_{protocol}_{dataset}.png"
                 budget = int(part["budget"].iloc[0]) if "budget" in part else None
                 learning_curve_plot(part, out / name, title=f"{dataset}, {protocol}", budget=budget)

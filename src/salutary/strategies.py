@@ -40,6 +40,8 @@ __all__ = [
     "Strategy",
     "get_strategy",
     "label_margin",
+    "parse_strategy",
+    "strategy_class",
     "top_k",
 ]
 
@@ -263,6 +265,13 @@ class NewtonGreedySalutary(SalutaryLabeling):
         Greedy steps per round at most: with a budget above it, each step adds the
         ``ceil(budget / steps)`` best pairs of distinct samples at once (cost control
         for large budgets; with ``budget <= steps`` the selection is plain greedy).
+    abstain : bool, default=False
+        Add only pairs predicted to lower the validation loss: a step stops at the
+        first pair whose one-Newton-step loss is not below that of the model the
+        already chosen pairs reach, so a round may add fewer than ``budget`` samples,
+        or none. (Without it, the best ``budget`` pairs are added even when every one
+        of them is predicted to hurt.) The first-order fallback never abstains: its
+        best label's predicted gain is never negative.
     solver, tol
         As in :class:`SalutaryLabeling`, for the first-order ranking.
     """
@@ -274,6 +283,7 @@ class NewtonGreedySalutary(SalutaryLabeling):
         candidates: int = 5,
         labels: int = 2,
         steps: int = 10,
+        abstain: bool = False,
         solver: str = "auto",
         tol: float = 1e-10,
     ) -> None:
@@ -281,6 +291,7 @@ class NewtonGreedySalutary(SalutaryLabeling):
         self.candidates = candidates
         self.labels = labels
         self.steps = steps
+        self.abstain = abstain
 
     def select(
         self, model, X_train, y_train, X_pool, budget, *, X_val=None, y_val=None,
@@ -387,13 +398,19 @@ class NewtonGreedySalutary(SalutaryLabeling):
                 Zp += Zv[:, None, :]
                 losses[live] = _cross_entropy_sum(Zp, y_val_index)
             # The best pairs of distinct samples; with one per step (budget <= steps),
-            # plain greedy.
+            # plain greedy. Abstaining, a pair must beat the model the chosen pairs
+            # reach without it (the base step; ~ the current model at the first step).
+            bar = val.loss(theta + base.reshape(k, d1)) if self.abstain else np.inf
             picked: list[int] = []
             for j in np.argsort(losses, kind="stable"):
                 if len(picked) == min(per_step, budget - len(chosen)) or not alive[j]:
                     break
+                if not losses[j] < bar:
+                    break
                 if all(pair_row[j] != pair_row[i] for i in picked):
                     picked.append(int(j))
+            if not picked:
+                break  # abstain: no remaining pair is predicted to help
             gains.extend(loss_now - losses[picked])
             # Steps are linear in the added gradients: the joint Newton step is the base
             # step plus each pair's own contribution.
@@ -795,13 +812,56 @@ STRATEGIES: dict[str, type[Strategy]] = {
 }
 
 
+def parse_strategy(spec: str) -> tuple[type[Strategy], dict[str, object]]:
+    """Strategy class and parameters from a spec ``NAME[:PARAM=VALUE[:PARAM=VALUE...]]``.
+
+    ``NAME`` is a registered name (see :data:`STRATEGIES`); each ``VALUE`` is read as a
+    Python literal (``1``, ``0.5``, ``True``), or kept as a string (``solver=cg``).
+    ``"salutary-newton:steps=1:labels=1"`` is :class:`NewtonGreedySalutary` with
+    ``steps=1, labels=1``: variants for ablations run through the benchmark like any
+    strategy, under their spec.
+
+    Raises
+    ------
+    ValueError
+        Unknown name or parameter, or an item that is not ``PARAM=VALUE``.
+    """
+    import ast
+
+    name, *items = str(spec).split(":")
+    cls = STRATEGIES.get(name.strip())
+    if cls is None:
+        raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+    valid = cls().get_params()
+    params: dict[str, object] = {}
+    for item in items:
+        key, eq, raw = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise ValueError(f"strategy {spec!r}: {item!r} is not PARAM=VALUE")
+        if key not in valid:
+            raise ValueError(
+                f"strategy {spec!r}: {cls.name!r} has no parameter {key!r}; "
+                f"it has {', '.join(valid) or 'none'}"
+            )
+        try:
+            params[key] = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            params[key] = raw.strip()
+    return cls, params
+
+
+def strategy_class(spec: str) -> type[Strategy]:
+    """The registered class behind a strategy name or spec (see :func:`parse_strategy`)."""
+    return parse_strategy(spec)[0]
+
+
 def get_strategy(strategy: str | Strategy) -> Strategy:
-    """A strategy instance from its registered name (or the instance itself)."""
+    """A strategy instance from its registered name or spec, or the instance itself.
+
+    See :func:`parse_strategy` for the ``NAME:PARAM=VALUE`` form.
+    """
     if isinstance(strategy, Strategy):
         return strategy
-    try:
-        return STRATEGIES[strategy]()
-    except KeyError:
-        raise ValueError(
-            f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}"
-        ) from None
+    cls, params = parse_strategy(strategy)
+    return cls(**params)
