@@ -165,9 +165,9 @@ def test_drop_rows_in_place_equals_delete():
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(50, 3))
-    for rows in ([0], [49], [3, 4, 5], [0, 10, 49], list(rng.choice(50, 20, replace=False))):
+    for rows in ([], [0], [49], [3, 4, 5], [0, 10, 49], list(rng.choice(50, 20, replace=False))):
         work = X.copy()
-        _drop_rows(work, 50, np.array(rows))
+        _drop_rows(work, 50, np.array(rows, dtype=np.intp))
         np.testing.assert_array_equal(work[: 50 - len(rows)], np.delete(X, rows, axis=0))
 
 
@@ -351,3 +351,33 @@ def test_hybrid_n_true_in_a_run(split):
         np.testing.assert_array_equal(labels[asked], split.y_pool[chosen[asked]])
     with pytest.raises(ValueError, match="oracle: pass y_pool"):
         _run(split, "salutary-hybrid", with_truth=False)
+
+
+class _PickNothingInRoundTwo(Strategy):
+    """Random picks with the first class, except round 2 picks nothing (abstains)."""
+
+    requires_oracle = False
+    name = "nothing-in-round-two"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def select(self, model, X_train, y_train, X_pool, budget, *, rng, **_):
+        self.calls += 1
+        n = 0 if self.calls == 2 else budget
+        idx = rng.choice(X_pool.shape[0], n, replace=False)
+        return Selection(idx, np.zeros(n), np.full(n, model.classes_[0]))
+
+
+def test_a_round_that_picks_nothing_keeps_the_training_set():
+    from conftest import make_classification_data
+
+    X, y = make_classification_data(400, 4, 3, seed=2)
+    result = run_active_learning(
+        X[:30], y[:30], X[30:300], X[300:350], y[300:350], X[350:], y[350:],
+        strategy=_PickNothingInRoundTwo(), y_pool=y[30:300], budget=5, rounds=3, seed=0,
+    )  # fmt: skip
+    frame = result.to_frame()
+    assert frame["n_labeled"].tolist() == [30, 35, 35, 40]
+    # No pick, same training set: the refit gives the same test accuracy.
+    assert frame["accuracy"].iloc[2] == frame["accuracy"].iloc[1]

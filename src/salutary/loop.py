@@ -127,6 +127,8 @@ def _drop_rows(X: np.ndarray, n: int, rows: np.ndarray) -> None:
     """
     if not X.flags.c_contiguous:
         raise ValueError("_drop_rows needs a C-contiguous array")
+    if len(rows) == 0:  # a strategy may pick nothing (salutary-newton abstaining)
+        return
     drop = np.sort(rows)
     ends = np.append(drop[1:], n)
     row = X.strides[0]
@@ -324,7 +326,9 @@ def run_active_learning(
             result.scores.append(scores)
             result.seconds.append(seconds)
             result.agreement.append(
-                float(np.mean(labels == y_pool[chosen])) if y_pool is not None else np.nan
+                float(np.mean(labels == y_pool[chosen]))
+                if y_pool is not None and len(chosen)
+                else np.nan
             )
         if callback is not None:
             callback(r, result)
