@@ -191,6 +191,40 @@ def test_factors_score_chunks_and_best_labels(make_data, k, fit_intercept):
     np.testing.assert_allclose(f32, full, atol=1e-4 * np.abs(full).max())
 
 
+@pytest.mark.parametrize("k", [2, 4])
+def test_threaded_scoring_equals_serial_bit_for_bit(make_data, k):
+    X, y = make_data(2300, 5, k, seed=4)
+    model = LogisticModel(l2=1.0).fit(X[:200], y[:200])
+    serial = InfluenceFactors(n_jobs=1).fit(model, X[:200], X[200:300], y[200:300])
+    threaded = InfluenceFactors(n_jobs=3).fit(model, X[:200], X[200:300], y[200:300])
+    assert threaded._n_threads(n_chunks=10) == 3 and serial._n_threads(n_chunks=10) == 1
+    pool = X[300:]  # 2,000 rows in chunks of 64: each thread scores about 10 chunks
+    np.testing.assert_array_equal(
+        threaded.score(pool, chunk_size=64), serial.score(pool, chunk_size=64)
+    )
+    best_t, best_s = (
+        threaded.best_labels(pool, chunk_size=64),
+        serial.best_labels(pool, chunk_size=64),
+    )
+    np.testing.assert_array_equal(best_t[0], best_s[0])
+    np.testing.assert_array_equal(best_t[1], best_s[1])
+
+
+def test_best_label_ties_go_to_the_first_class_as_argmin(make_data):
+    # Classes 1 and 3 get identical factors, and so identical s_c for every sample:
+    # wherever they are the minimum, the label is 1, as np.argmin would give.
+    X, y = make_data(400, 4, 4, seed=6)
+    model = LogisticModel(l2=1.0).fit(X[:200], y[:200])
+    f = InfluenceFactors().fit(model, X[:200], X[200:300], y[200:300])
+    f.factors_[3] = f.factors_[1]
+    f.factors_[2] = f.factors_[1]
+    f.factors_[2, -1] += 1e3  # the intercept's column: s_2 = s_1 + 1000, never the minimum
+    labels, _ = f.best_labels(X[300:])
+    S = np.hstack([X[300:], np.ones((100, 1))]) @ f.factors_.T
+    np.testing.assert_array_equal(labels, S.argmin(axis=1))
+    assert set(labels) == {0, 1}
+
+
 def test_unseen_validation_label_is_rejected(make_data):
     X, y = make_data(200, 3, 3, seed=1)
     model = LogisticModel().fit(X[:100], y[:100])
