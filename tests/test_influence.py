@@ -225,6 +225,18 @@ def test_best_label_ties_go_to_the_first_class_as_argmin(make_data):
     assert set(labels) == {0, 1}
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_pool_rows_are_named(make_data, bad):
+    X, y = make_data(400, 4, 3, seed=2)
+    model = LogisticModel(l2=1.0).fit(X[:200], y[:200])
+    f = InfluenceFactors().fit(model, X[:200], X[200:300], y[200:300])
+    pool = X[300:].copy()
+    pool[57, 2] = bad
+    for method in (f.score, f.best_labels):
+        with pytest.raises(ValueError, match="X_pool row 57 gives a non-finite influence"):
+            method(pool, chunk_size=16)
+
+
 def test_unseen_validation_label_is_rejected(make_data):
     X, y = make_data(200, 3, 3, seed=1)
     model = LogisticModel().fit(X[:100], y[:100])

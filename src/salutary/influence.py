@@ -217,8 +217,11 @@ class InfluenceFactors(BaseEstimator):
 
         def run(first: int) -> None:
             buf = self._buffer(chunk_size, X.dtype)
-            for start in starts[first::n_threads]:
-                work(start, X[start : start + chunk_size], buf)
+            # Non-finite rows are reported from the scores afterwards (_check_finite);
+            # errstate is per thread, so it is set here.
+            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+                for start in starts[first::n_threads]:
+                    work(start, X[start : start + chunk_size], buf)
 
         if n_threads == 1:
             run(0)
@@ -304,13 +307,14 @@ class InfluenceFactors(BaseEstimator):
         cross-entropy when ``(X_pool[j], classes_[c])`` is added with weight 1.
         """
         check_is_fitted(self, "factors_")
-        X_pool = check_array(X_pool, dtype=(np.float64, np.float32))
+        X_pool = _check_pool(X_pool)
         out = np.empty((X_pool.shape[0], len(self.classes_)), dtype=X_pool.dtype)
 
         def work(start: int, chunk: np.ndarray, buf: np.ndarray) -> None:
             out[start : start + len(chunk)] = self._influence_chunk(chunk, buf).T
 
         self._map_chunks(X_pool, chunk_size, work)
+        _check_finite(out)
         return out
 
     def best_labels(
@@ -322,7 +326,7 @@ class InfluenceFactors(BaseEstimator):
         depend on ``p``; its score is never negative.
         """
         check_is_fitted(self, "factors_")
-        X_pool = check_array(X_pool, dtype=(np.float64, np.float32))
+        X_pool = _check_pool(X_pool)
         n = X_pool.shape[0]
         labels = np.empty(n, dtype=np.intp)
         scores = np.empty(n, dtype=X_pool.dtype)
@@ -332,7 +336,27 @@ class InfluenceFactors(BaseEstimator):
             labels[start:stop], scores[start:stop] = self._best_chunk(chunk, buf)
 
         self._map_chunks(X_pool, chunk_size, work)
+        _check_finite(scores)
         return labels, scores
+
+
+def _check_pool(X_pool: np.ndarray) -> np.ndarray:
+    # Finiteness is checked on the scores instead (N values, not N x D): NaN or
+    # infinity anywhere in a row makes its scores non-finite, and a separate pass over
+    # the pool would cost a third of the scoring itself.
+    return check_array(
+        X_pool, dtype=(np.float64, np.float32), ensure_all_finite=False, input_name="X_pool"
+    )
+
+
+def _check_finite(scores: np.ndarray) -> None:
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        row = int(np.flatnonzero(bad.reshape(len(scores), -1).any(axis=1))[0])
+        raise ValueError(
+            f"X_pool row {row} gives a non-finite influence: it contains NaN or "
+            "infinity, or values too large for the model"
+        )
 
 
 def influence_matrix(
