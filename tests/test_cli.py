@@ -532,6 +532,9 @@ def test_console_script(tmp_path):
     )
     assert ok.returncode == 0, ok.stderr
     assert len(read(files.output)) == BUDGET * ROUNDS
+    # 60 validation rows: one warning line, without a source location.
+    [line] = [x for x in ok.stderr.splitlines() if "validation set" in x]
+    assert line.startswith("warning: the validation set has 60 rows; with fewer than 150")
     files.output.unlink()
     bad = files.pool.copy()
     bad["x3"] = bad["x3"].astype(object)

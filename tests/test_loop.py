@@ -381,3 +381,22 @@ def test_a_round_that_picks_nothing_keeps_the_training_set():
     assert frame["n_labeled"].tolist() == [30, 35, 35, 40]
     # No pick, same training set: the refit gives the same test accuracy.
     assert frame["accuracy"].iloc[2] == frame["accuracy"].iloc[1]
+
+
+def test_labeler_warns_about_a_small_validation_set():
+    from conftest import make_classification_data
+
+    from salutary.loop import SMALL_VALIDATION
+
+    X, y = make_classification_data(500, 4, 3, seed=3)
+    y_fit = np.where(np.arange(300) < 60, y[:300], -1)
+    labeler = SalutaryLabeler(budget=5, rounds=1, strategy="salutary")
+    small = SMALL_VALIDATION - 1
+    with pytest.warns(UserWarning, match=f"the validation set has {small} rows"):
+        labeler.fit(X[:300], y_fit, X[300 : 300 + small], y[300 : 300 + small])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        enough = slice(300, 300 + SMALL_VALIDATION)
+        labeler.fit(X[:300], y_fit, X[enough], y[enough])

@@ -6,6 +6,7 @@ import json
 import math
 import platform
 import sys
+import warnings
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from enum import Enum
@@ -1318,8 +1319,15 @@ def datasets() -> None:
     _stdout().print(table)
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
 def main() -> None:
     """Entry point of the ``salutary`` console script."""
+    # Warnings (a small validation set, a fallback) are for the user: one line each, on
+    # stderr, without the source location.
+    warnings.formatwarning = _one_line_warning
     app(prog_name="salutary")
 
 

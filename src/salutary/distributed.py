@@ -713,8 +713,10 @@ def label_rounds(
     from sklearn.utils.validation import check_random_state
 
     from salutary.influence import InfluenceFactors
+    from salutary.loop import warn_small_validation
     from salutary.strategies import SalutaryLabeling
 
+    warn_small_validation(len(y_val))
     arr = as_dask_array(pool, feature_columns=feature_columns, client=client)
     # SalutaryLabeler.fit derives its Generator this way; keep the two in step.
     rng = check_random_state(random_state)
