@@ -400,3 +400,16 @@ def test_labeler_warns_about_a_small_validation_set():
         warnings.simplefilter("error")
         enough = slice(300, 300 + SMALL_VALIDATION)
         labeler.fit(X[:300], y_fit, X[enough], y[enough])
+
+
+@pytest.mark.parametrize("min_bytes", [0, 10**12])  # the mapped copy, the plain copy
+def test_private_copy_equals_delete_and_can_be_compacted(min_bytes):
+    from salutary.loop import _drop_rows, _private_copy_without
+
+    X = np.asfortranarray(np.random.default_rng(1).normal(size=(300, 7)))
+    rows = np.array([0, 5, 6, 299, 150])
+    copy = _private_copy_without(X, rows, min_bytes=min_bytes)
+    np.testing.assert_array_equal(copy, np.delete(X, rows, axis=0))
+    assert copy.flags.c_contiguous and copy.flags.writeable
+    _drop_rows(copy, len(copy), np.array([1, 2]))  # the loop compacts it in place
+    np.testing.assert_array_equal(copy[:-2], np.delete(np.delete(X, rows, axis=0), [1, 2], 0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import mmap
 import time
 import warnings
 from collections.abc import Callable
@@ -140,6 +141,29 @@ def _drop_rows(X: np.ndarray, n: int, rows: np.ndarray) -> None:
             ctypes.memmove(base + (gap - k) * row, base + (gap + 1) * row, count * row)
 
 
+def _private_copy_without(
+    X: np.ndarray, rows: np.ndarray, *, min_bytes: int = 64 * 2**20
+) -> np.ndarray:
+    """A C-contiguous copy of ``X`` without ``rows`` (``np.delete``), owned by the loop.
+
+    A copy of ``min_bytes`` or more goes to an anonymous mapping populated up front
+    (``MAP_POPULATE``, Linux): a fresh NumPy array takes a page fault per page on first
+    touch, which cost 5 to 10 s for a 3 GB pool on our VM against 1.3 to 1.5 s populated
+    in bulk (BENCHMARKS.md). Elsewhere, and for small pools, a plain copy.
+    """
+    keep = np.ones(X.shape[0], dtype=bool)
+    keep[rows] = False
+    shape = (int(keep.sum()), *X.shape[1:])
+    nbytes = int(np.prod(shape)) * X.dtype.itemsize
+    populate = getattr(mmap, "MAP_POPULATE", None)
+    if populate is None or nbytes < min_bytes or nbytes == 0:
+        return np.ascontiguousarray(X[keep])
+    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
+    out = np.frombuffer(buf, dtype=X.dtype).reshape(shape)  # keeps ``buf`` alive
+    np.compress(keep, X, axis=0, out=out)
+    return out
+
+
 def _asked(strategy: Strategy, sel: Selection, n: int) -> np.ndarray:
     """Which of the ``n`` picks of ``sel`` go to the oracle, checked."""
     if sel.ask is None:
@@ -224,7 +248,7 @@ def _label_loop(
         if owned:
             _drop_rows(pool, n_left, idx)
         else:
-            pool, owned = np.ascontiguousarray(np.delete(pool, idx, axis=0)), True
+            pool, owned = _private_copy_without(pool, idx), True
         n_left -= len(idx)
         model.fit(X_train, y_train)
         seconds = time.perf_counter() - t0
