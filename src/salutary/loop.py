@@ -148,7 +148,7 @@ def _private_copy_without(
 
     A copy of ``min_bytes`` or more goes to an anonymous mapping populated up front
     (``MAP_POPULATE``, Linux): a fresh NumPy array takes a page fault per page on first
-    touch, which cost 5 to 10 s for a 3 GB pool on our VM against 1.3 to 1.5 s populated
+    touch, which cost up to 7 s for a 3 GB pool on our VM against about 0.9 s populated
     in bulk (BENCHMARKS.md). Elsewhere, and for small pools, ``np.delete``.
     """
     drop = np.unique(np.asarray(rows, dtype=np.intp))
