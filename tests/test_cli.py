@@ -177,7 +177,9 @@ def test_label_unlabeled_file_with_target_column(tmp_path):
     pd.testing.assert_frame_equal(out[expected.columns], expected)
 
 
-@pytest.mark.parametrize("strategy", [None, "salutary", "salutary-newton"])
+@pytest.mark.parametrize(
+    "strategy", [None, "salutary", "salutary-newton", "salutary-newton:steps=1:labels=1"]
+)
 def test_label_matches_salutary_labeler(tmp_path, strategy):
     """The output equals SalutaryLabeler run on independently preprocessed arrays
     (default strategy: salutary-newton, as SalutaryLabeler's)."""
@@ -225,6 +227,19 @@ def test_label_dask_engine_refuses_second_order_strategy(tmp_path):
     files = Files(tmp_path)
     result = invoke(files.args("--engine", "dask", "--strategy", "salutary-newton"))
     assert_bad_input(result, files.out_dir, "--engine dask", "--strategy salutary")
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragments"),
+    [
+        ("margin", ["--strategy 'margin' needs true labels", "salutary-newton"]),
+        ("salutary-newton:bogus=1", ["--strategy:", "no parameter 'bogus'"]),
+        ("nope", ["--strategy:", "unknown strategy 'nope'"]),
+    ],
+)
+def test_label_strategy_spec_errors(tmp_path, spec, fragments):
+    files = Files(tmp_path)
+    assert_bad_input(invoke(files.args("--strategy", spec)), files.out_dir, *fragments)
 
 
 def test_label_categorical_option_takes_several_columns(tmp_path):

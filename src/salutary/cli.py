@@ -182,6 +182,23 @@ class LabelStrategy(str, Enum):
     self_training = "self-training"
 
 
+def _label_strategy(spec: str) -> str:
+    """A strategy spec ``salutary label`` can run (oracle-free), or an InputError."""
+    from salutary.strategies import parse_strategy
+
+    try:
+        cls, _ = parse_strategy(spec)
+    except ValueError as exc:
+        raise InputError(f"--strategy: {exc}") from None
+    if cls.requires_oracle:
+        free = ", ".join(s.value for s in LabelStrategy)
+        raise InputError(
+            f"--strategy {spec!r} needs true labels for its picks, which salutary label "
+            f"does not have; choose from {free}"
+        )
+    return spec
+
+
 class Engine(str, Enum):
     """Where ``salutary label`` scores the pool."""
 
@@ -263,13 +280,14 @@ def label(
     l2: _L2 = 50.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed for tie-breaking.")] = 0,
     strategy: Annotated[
-        LabelStrategy | None,
+        str | None,
         typer.Option(
             "--strategy",
             "-s",
+            metavar="NAME[:PARAM=VALUE...]",
             help="salutary-newton (batch-aware, second-order; the default), salutary (the "
             "paper's first-order top-b; the only one --engine dask runs, and its default) "
-            "or self-training.",
+            "or self-training; parameters after the name, e.g. salutary-newton:abstain=True.",
             show_default=False,
         ),
     ] = None,
@@ -329,13 +347,13 @@ def label(
     try:
         _check_engine_options(engine, scheduler, workers)
         if engine is Engine.dask:
-            if strategy not in (None, LabelStrategy.salutary):
+            if strategy not in (None, LabelStrategy.salutary.value):
                 raise InputError(
                     f"--engine dask scores first-order influence only; use --strategy "
-                    f"salutary (or --engine memory for {strategy.value})"
+                    f"salutary (or --engine memory for {strategy})"
                 )
-            strategy = LabelStrategy.salutary
-        strategy = strategy or LabelStrategy.salutary_newton
+            strategy = LabelStrategy.salutary.value
+        strategy = _label_strategy(strategy or LabelStrategy.salutary_newton.value)
         check_output(output)
         tables = load_tables(labeled, unlabeled, validation, target, categorical or ())
         check_budget(budget, rounds, tables.unlabeled_file)
@@ -359,7 +377,7 @@ def label(
             client.close()
     else:
         frame = _salutary_label(
-            tables, budget=budget, rounds=rounds, l2=l2, seed=seed, strategy=strategy.value
+            tables, budget=budget, rounds=rounds, l2=l2, seed=seed, strategy=strategy
         )
     try:
         check_output(output)  # the directory may have gone away meanwhile
