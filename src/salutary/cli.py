@@ -650,15 +650,7 @@ def run(
         check_budget(
             budget, rounds, len(split.y_pool), name=f"the training pool of dataset {ds.name!r}"
         )
-        folder = Path(output) if output else Path("salutary-results") / ds.name
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except FileExistsError:
-            raise InputError(f"output folder {str(folder)!r} exists and is not a folder") from None
-        except OSError as exc:
-            raise InputError(
-                f"cannot create output folder {str(folder)!r}: {exc.strerror or exc}"
-            ) from None
+        folder = _output_folder(output, Path("salutary-results") / ds.name)
     except InputError as exc:
         raise _fail(str(exc)) from None
 
@@ -1160,7 +1152,7 @@ def _isnan(value: Any) -> bool:
 
 
 def _finetune_arms(values: Sequence[str] | None, corpus: Any) -> tuple[str, ...]:
-    from salutary.finetune import ARMS, _is_missing
+    from salutary.finetune import ARMS, _is_missing, _needs_oracle
     from salutary.strategies import STRATEGIES
 
     unlabeled = isinstance(corpus, tuple) and any(_is_missing(v) for v in corpus[1])
@@ -1184,12 +1176,6 @@ def _finetune_arms(values: Sequence[str] | None, corpus: Any) -> tuple[str, ...]
                 "initial, self-training and salutary"
             )
     return tuple(names)
-
-
-def _needs_oracle(arm: str) -> bool:
-    from salutary.strategies import strategy_class
-
-    return arm != "initial" and strategy_class(arm).requires_oracle
 
 
 def _output_folder(output: str | None, default: Path) -> Path:

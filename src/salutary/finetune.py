@@ -712,7 +712,7 @@ def select_texts(
     """
     from sklearn.preprocessing import StandardScaler
 
-    from salutary import LogisticModel, get_strategy, run_active_learning
+    from salutary import LogisticModel, run_active_learning
 
     _check_arm(arm)
     X = np.asarray(embeddings, dtype=np.float64)
@@ -724,7 +724,7 @@ def select_texts(
     def part(rows: np.ndarray) -> np.ndarray:
         return scaler.transform(X[rows])
 
-    oracle = arm != "initial" and get_strategy(arm).requires_oracle
+    oracle = _needs_oracle(arm)
     if oracle and np.any(y[split.pool] < 0):
         raise ValueError(
             f"arm {arm!r} asks an oracle for the true labels of its picks, but "
@@ -1093,7 +1093,7 @@ def _prepare(
                 f"budget x rounds = {config.budget} x {config.rounds} = "
                 f"{config.budget * config.rounds} exceeds the pool of {len(split.pool)} texts"
             )
-        oracle = [a for a in arms if a != "initial" and _requires_oracle(a)]
+        oracle = [a for a in arms if _needs_oracle(a)]
         if oracle and np.any(y[split.pool] < 0):
             raise ValueError(
                 f"arm {oracle[0]!r} needs the true labels of the texts it picks, but the pool "
@@ -1103,10 +1103,11 @@ def _prepare(
     return _Prepared(name, texts, y, classes, rows, splits, arms, seeds)
 
 
-def _requires_oracle(arm: str) -> bool:
-    from salutary.strategies import get_strategy
+def _needs_oracle(arm: str) -> bool:
+    """Whether ``arm`` gets the true labels of its picks (``initial`` picks nothing)."""
+    from salutary.strategies import strategy_class
 
-    return get_strategy(arm).requires_oracle
+    return arm != "initial" and strategy_class(arm).requires_oracle
 
 
 def run_finetune(
