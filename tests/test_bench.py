@@ -279,6 +279,14 @@ def test_n_true_is_derived_for_runs_stored_without_it():
     assert got.loc[("margin", 0, 1)] == 10
     assert np.isnan(got.loc[("salutary-hybrid", 0, 1)])
     assert "n_true" not in bare  # the input is left alone
+    # Strategy specs count as their class, whatever the stored oracle column says.
+    specs = bare.replace(
+        {"strategy": {"salutary-hybrid": "salutary-hybrid:true_fraction=0.5",
+                      "salutary": "salutary:tol=1e-8", "margin": "margin:"}}
+    ).assign(oracle=True)  # fmt: skip
+    got = with_n_true(specs).set_index(["strategy", "seed", "round"])["n_true"]
+    assert np.isnan(got.loc[("salutary-hybrid:true_fraction=0.5", 0, 1)])
+    assert got.loc[("salutary:tol=1e-8", 0, 1)] == 0
 
 
 def test_store_imported_from_an_old_results_file_gets_n_true(tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ttest_rel
 
-from salutary.strategies import STRATEGIES, SalutaryHybrid
+from salutary.strategies import STRATEGIES, SalutaryHybrid, strategy_class
 from salutary.tabular import atomic_write
 
 __all__ = [
@@ -49,10 +49,22 @@ def _aulc(acc: np.ndarray) -> float:
 def _oracle_kind(strategy: str) -> float:
     """1 if every pick of ``strategy`` gets a true label, 0 if none does, NaN otherwise
     (unknown, or a strategy that asks about only some of its picks)."""
-    cls = STRATEGIES.get(strategy)
-    if cls is None or issubclass(cls, SalutaryHybrid):
+    try:
+        cls = strategy_class(strategy)  # a spec ("name:param=value") counts as its class
+    except ValueError:
+        return np.nan
+    if issubclass(cls, SalutaryHybrid):
         return np.nan
     return float(cls.requires_oracle)
+
+
+def _known_strategy(strategy: str) -> bool:
+    """Whether ``strategy`` names a registered strategy, or a spec of one."""
+    try:
+        strategy_class(strategy)
+    except ValueError:
+        return False
+    return True
 
 
 def with_n_true(results: pd.DataFrame) -> pd.DataFrame:
@@ -63,7 +75,8 @@ def with_n_true(results: pd.DataFrame) -> pd.DataFrame:
     is a true label, so ``n_true = n_labeled - n_labeled at round 0`` (``round *
     budget`` where ``n_labeled`` is missing); oracle-free strategies spend none. A
     strategy that asks about only some picks (``salutary-hybrid``) cannot be derived
-    and stays NaN. Strategies not in the registry follow the stored ``oracle`` column.
+    and stays NaN. A spec (``name:param=value``) counts as its strategy; names that are
+    neither follow the stored ``oracle`` column.
 
     Parameters
     ----------
@@ -87,7 +100,7 @@ def with_n_true(results: pd.DataFrame) -> pd.DataFrame:
             spent = spent.fillna(out["round"] * out["budget"])
         oracle = out["strategy"].map(_oracle_kind)
         if "oracle" in out:
-            unknown = ~out["strategy"].isin(list(STRATEGIES))
+            unknown = ~out["strategy"].map(_known_strategy).astype(bool)
             oracle[unknown] = out.loc[unknown, "oracle"].astype(float)
         derived = spent.where(oracle == 1.0, np.where(oracle == 0.0, 0.0, np.nan))
         out["n_true"] = out["n_true"].astype(float).where(~missing, derived)
