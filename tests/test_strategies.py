@@ -342,7 +342,10 @@ class TestNewtonGreedySalutary(StrategyTemplate):
         G[:, :-1] += l2 * theta[:, :-1]
         return G
 
-    def test_first_pick_minimizes_validation_loss_after_an_explicit_newton_step(self, round_data):
+    @pytest.mark.parametrize("objective", ["loss", "error"])
+    def test_first_pick_minimizes_validation_loss_after_an_explicit_newton_step(
+        self, round_data, objective
+    ):
         d = round_data
         model, classes = d["model"], d["model"].classes_
         pool = d["X_pool"][:40]
@@ -354,7 +357,9 @@ class TestNewtonGreedySalutary(StrategyTemplate):
         def val_loss(t):
             Z = Xv @ t.T
             m = Z.max(1, keepdims=True)
-            return float(np.sum(m[:, 0] + np.log(np.exp(Z - m).sum(1)) - (Z * Yv).sum(1)))
+            ce = m[:, 0] + np.log(np.exp(Z - m).sum(1)) - (Z * Yv).sum(1)
+            # objective "error": the expected 0-1 error, sum of 1 - p(true class).
+            return float(np.sum(1 - np.exp(-ce)) if objective == "error" else np.sum(ce))
 
         # Hessian of the current training objective by central differences.
         eps = 1e-5
@@ -375,7 +380,9 @@ class TestNewtonGreedySalutary(StrategyTemplate):
                 loss = val_loss(theta + step.reshape(theta.shape))
                 if loss < best[0]:
                     best = (loss, i, classes[c])
-        strategy = NewtonGreedySalutary(candidates=len(pool), labels=len(classes))
+        strategy = NewtonGreedySalutary(
+            candidates=len(pool), labels=len(classes), objective=objective
+        )
         sel = _select(strategy, dict(d, X_pool=pool), 1, seed=0)
         assert sel.indices[0] == best[1]
         assert sel.labels[0] == best[2]
@@ -403,6 +410,25 @@ class TestNewtonGreedySalutary(StrategyTemplate):
         np.testing.assert_allclose(batch.scores[0], one.scores[0], rtol=1e-10)
         assert np.all(np.diff(batch.scores) <= 1e-12)
         assert len(set(batch.indices.tolist())) == 6
+
+    def test_uncertain_shortlist_comes_from_the_least_certain_samples(self, round_data):
+        # uncertain=1: every candidate is among the samples with the smallest margin
+        # between the model's two most probable classes; 0 is the influence shortlist.
+        d = round_data
+        proba = np.sort(d["model"].predict_proba(d["X_pool"]), axis=1)
+        margin = proba[:, -1] - proba[:, -2]
+        budget, candidates = 4, 3
+        unsure = set(np.argsort(margin, kind="stable")[: budget * candidates].tolist())
+        sel = _select(NewtonGreedySalutary(candidates=candidates, uncertain=1.0), d, budget, 0)
+        assert set(sel.indices.tolist()) <= unsure
+        plain = _select(NewtonGreedySalutary(candidates=candidates), d, budget, 0)
+        same = _select(NewtonGreedySalutary(candidates=candidates, uncertain=0.0), d, budget, 0)
+        np.testing.assert_array_equal(plain.indices, same.indices)
+        assert not set(plain.indices.tolist()) <= unsure  # the fixture tells them apart
+
+    def test_unknown_objective_is_an_error(self, round_data):
+        with pytest.raises(ValueError, match="objective must be 'loss' or 'error'"):
+            _select(NewtonGreedySalutary(objective="accuracy"), round_data, 2, 0)
 
     def test_abstaining_stops_where_no_pair_lowers_the_validation_loss(self):
         # Trained on the validation set itself with almost no penalty, the model sits at
@@ -559,7 +585,20 @@ def test_cross_entropy_sum_matches_the_textbook_formula(k):
         expected = -np.sum(np.log(P[np.arange(30), :, y]), axis=0)
     # Class-major layout (k, n, models).
     Zc = np.ascontiguousarray(Z.transpose(2, 0, 1))
-    np.testing.assert_allclose(_cross_entropy_sum(Zc, y), expected, rtol=1e-10)
+    np.testing.assert_allclose(_cross_entropy_sum(Zc.copy(), y), expected, rtol=1e-10)
+    p_true = np.exp(-_per_row_ce(Z, y))
+    error = _cross_entropy_sum(Zc.copy(), y, expected_error=True)
+    np.testing.assert_allclose(error, np.sum(1 - p_true, axis=0), rtol=1e-10)
+
+
+def _per_row_ce(Z, y):
+    """(n, models) cross-entropies from (n, models, k) logits, written out."""
+    n = len(y)
+    if Z.shape[2] == 1:
+        p1 = 1 / (1 + np.exp(-Z[:, :, 0]))
+        return -np.where(y[:, None] == 1, np.log(p1), np.log(1 - p1))
+    P = np.exp(Z) / np.exp(Z).sum(axis=2, keepdims=True)
+    return -np.log(P[np.arange(n), :, y])
 
 
 @pytest.mark.parametrize("k", [1, 3])

@@ -272,6 +272,15 @@ class NewtonGreedySalutary(SalutaryLabeling):
         or none. (Without it, the best ``budget`` pairs are added even when every one
         of them is predicted to hurt.) The first-order fallback never abstains: its
         best label's predicted gain is never negative.
+    uncertain : float, default=0.0
+        Share of the shortlist taken from the pool samples the model is least sure
+        about (smallest margin between its two most probable classes) instead of from
+        the first-order influence ranking; the greedy steps then choose among both.
+    objective : {"loss", "error"}, default="loss"
+        What the greedy steps minimize on the validation set after the Newton step:
+        the summed cross-entropy, or the expected 0-1 error ``sum(1 - p_true)``
+        (bounded per row, so confidently wrong validation rows weigh less). The
+        shortlist is ranked by cross-entropy influence either way.
     solver, tol
         As in :class:`SalutaryLabeling`, for the first-order ranking.
     """
@@ -284,6 +293,8 @@ class NewtonGreedySalutary(SalutaryLabeling):
         labels: int = 2,
         steps: int = 10,
         abstain: bool = False,
+        uncertain: float = 0.0,
+        objective: str = "loss",
         solver: str = "auto",
         tol: float = 1e-10,
     ) -> None:
@@ -292,6 +303,8 @@ class NewtonGreedySalutary(SalutaryLabeling):
         self.labels = labels
         self.steps = steps
         self.abstain = abstain
+        self.uncertain = uncertain
+        self.objective = objective
 
     def select(
         self, model, X_train, y_train, X_pool, budget, *, X_val=None, y_val=None,
@@ -338,7 +351,16 @@ class NewtonGreedySalutary(SalutaryLabeling):
             return sel, factors
         # Candidates: a multiple of the budget, at most 500 beyond it (large budgets).
         n_cand = min(X_pool.shape[0], budget + min((int(self.candidates) - 1) * budget, 500))
-        cand = top_k(factors.best_labels(X_pool)[1], n_cand, rng)
+        ranking = factors.best_labels(X_pool)[1]
+        n_unc = min(round(float(self.uncertain) * n_cand), n_cand)
+        if n_unc > 0:
+            # Part of the shortlist from the samples the model is least sure about
+            # (smallest margin between its two most probable classes).
+            proba = np.sort(model.predict_proba(X_pool), axis=1)
+            unsure = top_k(proba[:, -2] - proba[:, -1], n_unc, rng)
+            ranking = ranking.copy()
+            ranking[unsure] = np.inf
+        cand = top_k(ranking, n_cand, rng)
         # Labels to try per candidate: the best by first-order influence.
         I = factors.score(X_pool[cand])  # (n_cand, K), larger = more helpful
         n_lab = min(max(int(self.labels), 1), K)
@@ -361,7 +383,17 @@ class NewtonGreedySalutary(SalutaryLabeling):
         chosen: list[int] = []
         alive = np.ones(len(pair_row), bool)
         gains = []
-        loss_now = val.loss(theta)
+        error = self.objective == "error"
+        if self.objective not in ("loss", "error"):
+            raise ValueError(f"objective must be 'loss' or 'error', got {self.objective!r}")
+
+        def val_objective(t: np.ndarray) -> float:
+            if not error:
+                return val.loss(t)
+            Zt = val.logits(t).T[:, :, None]  # class-major (k, n_val, 1)
+            return float(_cross_entropy_sum(np.ascontiguousarray(Zt), y_val_index, True)[0])
+
+        loss_now = val_objective(theta)
         per_step = -(-budget // max(int(self.steps), 1))  # ceil: at most `steps` steps
         # The training set's Hessian is built once per round, at the fitted model; the
         # chosen pairs' own curvature (at the same point) is added as they join. Building
@@ -402,11 +434,11 @@ class NewtonGreedySalutary(SalutaryLabeling):
                 for c in range(k):
                     np.matmul(val.Xa, steps_c[live, c, :].T, out=Zp[c])
                     Zp[c] += Zv[c][:, None]
-                losses[live] = _cross_entropy_sum(Zp, y_val_index)
+                losses[live] = _cross_entropy_sum(Zp, y_val_index, error)
             # The best pairs of distinct samples; with one per step (budget <= steps),
             # plain greedy. Abstaining, a pair must beat the model the chosen pairs
             # reach without it (the base step; ~ the current model at the first step).
-            bar = val.loss(theta + base.reshape(k, d1)) if self.abstain else np.inf
+            bar = val_objective(theta + base.reshape(k, d1)) if self.abstain else np.inf
             picked: list[int] = []
             for j in np.argsort(losses, kind="stable"):
                 if len(picked) == min(per_step, budget - len(chosen)) or not alive[j]:
@@ -422,7 +454,7 @@ class NewtonGreedySalutary(SalutaryLabeling):
             # step plus each pair's own contribution.
             joint = base + np.sum(steps[picked] - base, axis=0)
             theta = theta + joint.reshape(k, d1)
-            loss_now = val.loss(theta) if len(picked) > 1 else losses[picked[0]]
+            loss_now = val_objective(theta) if len(picked) > 1 else losses[picked[0]]
             for j in picked:
                 chosen.append(j)
                 alive[pair_row == pair_row[j]] = False  # one label per sample
@@ -525,23 +557,33 @@ def _pair_hessian(p: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.kron(C, np.outer(x, x))
 
 
-def _cross_entropy_sum(Z: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _cross_entropy_sum(Z: np.ndarray, y: np.ndarray, expected_error: bool = False) -> np.ndarray:
     """Summed cross-entropy per model: ``Z`` is (k, n, models) logits, class-major;
     ``y`` (n,) class indices (in {0, 1} for a single sigmoid logit). ``Z`` is overwritten.
+
+    With ``expected_error`` the sum of ``1 - p_y`` (the expected 0-1 error) instead.
     """
     from scipy.special import log_expit
 
     if Z.shape[0] == 1:
         z = Z[0]
         z[y == 1] *= -1.0  # CE = -log sigmoid(z) for y = 1, -log sigmoid(-z) for y = 0
-        return -np.sum(log_expit(-z), axis=0)
-    true = Z[y, np.arange(Z.shape[1]), :].sum(axis=0)
+        log_p = log_expit(-z)  # log-probability of the true class
+        if expected_error:
+            return np.sum(-np.expm1(log_p), axis=0)
+        return -np.sum(log_p, axis=0)
+    true = Z[y, np.arange(Z.shape[1]), :]
+    if not expected_error:
+        true = true.sum(axis=0)
     m = Z.max(axis=0)
     Z -= m
     np.exp(Z, out=Z)
     lse = Z.sum(axis=0)
     np.log(lse, out=lse)
     lse += m
+    if expected_error:
+        lse -= true  # per-row cross-entropy
+        return np.sum(-np.expm1(-lse), axis=0)
     return lse.sum(axis=0) - true
 
 
