@@ -411,6 +411,49 @@ class TestNewtonGreedySalutary(StrategyTemplate):
         assert np.all(np.diff(batch.scores) <= 1e-12)
         assert len(set(batch.indices.tolist())) == 6
 
+    @pytest.mark.parametrize("n_classes", [2, 3])
+    @pytest.mark.parametrize("steps", [6, 2])
+    def test_woodbury_updates_give_the_refactorized_selection(self, monkeypatch, n_classes, steps):
+        # Large models factorize the Hessian once per round and add the chosen pairs'
+        # curvature by Woodbury; forced here on a small model, it must reproduce the
+        # dense path that adds each pair's Hessian and refactorizes.
+        from conftest import make_classification_data
+
+        import salutary.strategies
+
+        X, y = make_classification_data(260, 5, n_classes, seed=2)
+        model = LogisticModel(l2=2.0).fit(X[:60], y[:60])
+        d = {"model": model, "X_train": X[:60], "y_train": y[:60], "X_pool": X[60:200],
+             "X_val": X[200:], "y_val": y[200:]}  # fmt: skip
+        strategy = NewtonGreedySalutary(candidates=3, labels=2, steps=steps)
+        dense = _select(strategy, d, 6, seed=0)
+        monkeypatch.setattr(salutary.strategies, "REFACTOR_MAX_PARAMS", 0)
+        low_rank = _select(strategy, d, 6, seed=0)
+        np.testing.assert_array_equal(low_rank.indices, dense.indices)
+        np.testing.assert_array_equal(low_rank.labels, dense.labels)
+        np.testing.assert_allclose(low_rank.scores, dense.scores, rtol=1e-8)
+
+    def test_woodbury_solve_equals_the_dense_inverse(self, monkeypatch):
+        import salutary.strategies
+        from salutary.strategies import _GrowingHessian, _pair_hessian
+
+        rng = np.random.default_rng(0)
+        k, d1 = 3, 4
+        M = rng.normal(size=(k * d1, k * d1))
+        H = M @ M.T + np.eye(k * d1)
+        pairs = [(rng.dirichlet(np.ones(k)), rng.normal(size=d1)) for _ in range(3)]
+        dense = H + sum(_pair_hessian(p, x) for p, x in pairs)
+        B = rng.normal(size=(k * d1, 5))
+        monkeypatch.setattr(salutary.strategies, "REFACTOR_MAX_PARAMS", 0)
+        system = _GrowingHessian(H.copy())
+        assert system.low_rank
+        for p, x in pairs:
+            system.add(p, x)
+        np.testing.assert_allclose(system.solver()(B), np.linalg.solve(dense, B), rtol=1e-9)
+        np.testing.assert_allclose(
+            system.solver()(B[:, 0]), np.linalg.solve(dense, B[:, 0]), rtol=1e-9
+        )
+
     def test_uncertain_shortlist_comes_from_the_least_certain_samples(self, round_data):
         # uncertain=1: every candidate is among the samples with the smallest margin
         # between the model's two most probable classes; 0 is the influence shortlist.
@@ -536,9 +579,9 @@ class TestSalutaryHybrid(StrategyTemplate):
 
     def test_first_order_fallback_still_asks_the_smallest_margins(self, round_data, monkeypatch):
         # Too many parameters for the Newton step: picks are salutary's first-order top-b.
-        import salutary._linear
+        import salutary.strategies
 
-        monkeypatch.setattr(salutary._linear, "DIRECT_MAX_PARAMS", 1)
+        monkeypatch.setattr(salutary.strategies, "NEWTON_MAX_PARAMS", 1)
         with pytest.warns(RuntimeWarning, match="first-order top-b"):
             sel = _select(SalutaryHybrid(true_fraction=0.4), round_data, 10, seed=1)
         first_order = _select(SalutaryLabeling(), round_data, 10, seed=1)

@@ -251,9 +251,11 @@ class NewtonGreedySalutary(SalutaryLabeling):
     step, so the batch accounts for its own members: a second sample that would repeat
     the first one's correction no longer looks as good as alone.
 
-    Each step builds and factorizes the dense Hessian, so this runs when the model has
-    at most :data:`salutary._linear.DIRECT_MAX_PARAMS` parameters; beyond that it falls
-    back to the first-order top-b of :class:`SalutaryLabeling` (with a warning).
+    Each round builds and factorizes the dense Hessian (the chosen pairs' curvature
+    enters by refactorizing small systems, by the Woodbury identity for larger ones),
+    so this runs when the model has at most :data:`NEWTON_MAX_PARAMS` parameters
+    (enough for 784 pixels and 10 classes); beyond that it falls back to the
+    first-order top-b of :class:`SalutaryLabeling` (with a warning).
 
     Parameters
     ----------
@@ -321,14 +323,7 @@ class NewtonGreedySalutary(SalutaryLabeling):
         """The selection and the first-order influence factors it ranked the pool with."""
         import warnings
 
-        import scipy.linalg
-
-        from salutary._linear import (
-            DIRECT_MAX_PARAMS,
-            LogisticObjective,
-            linear_scores,
-            probabilities,
-        )
+        from salutary._linear import LogisticObjective, linear_scores, probabilities
         from salutary.influence import model_parameters
 
         factors = self._factors(model, X_train, X_val, y_val, sample_weight)
@@ -337,9 +332,9 @@ class NewtonGreedySalutary(SalutaryLabeling):
         k = 1 if K == 2 else K
         d1 = theta.shape[1]
         budget = min(int(budget), X_pool.shape[0])
-        if k * d1 > DIRECT_MAX_PARAMS:
+        if k * d1 > NEWTON_MAX_PARAMS:
             warnings.warn(
-                f"{self.name}: {k * d1} parameters exceed {DIRECT_MAX_PARAMS}; "
+                f"{self.name}: {k * d1} parameters exceed {NEWTON_MAX_PARAMS}; "
                 "using first-order top-b",
                 RuntimeWarning,
                 stacklevel=2,
@@ -403,6 +398,8 @@ class NewtonGreedySalutary(SalutaryLabeling):
         H = train.hessian(P0)
         if train.null is not None:
             H += np.outer(train.null, train.null)
+        system = _GrowingHessian(H)
+        del H
         Pc0 = probabilities(linear_scores(Xc, theta, fit_intercept))
         while len(chosen) < budget:
             rows = np.asarray(chosen, dtype=np.intp)
@@ -412,13 +409,13 @@ class NewtonGreedySalutary(SalutaryLabeling):
             if len(rows):
                 Rs = probabilities(linear_scores(Xc[sel_rows], theta, fit_intercept)) - Yc[rows]
                 G = G + Rs.T @ Xc_a[sel_rows]
-            chol = scipy.linalg.cho_factor(H, lower=True)
+            solve = system.solver()
             # Gradient of each candidate pair's cross-entropy at theta: (p - y) (x) x_a.
             Pc = probabilities(linear_scores(Xc, theta, fit_intercept))[pair_row]
             R = Pc - Yc  # (pairs, k)
             Gp = (R[:, :, None] * Xc_a[pair_row][:, None, :]).reshape(len(pair_row), -1)
-            steps = -scipy.linalg.cho_solve(chol, (Gp + G.ravel()).T).T  # (pairs, k d1)
-            base = -scipy.linalg.cho_solve(chol, G.ravel())  # the step with no pair added
+            steps = -solve((Gp + G.ravel()).T).T  # (pairs, k d1)
+            base = -solve(G.ravel())  # the step with no pair added
             # Exact validation loss at every one-Newton-step model, in chunks of pairs.
             # Class-major logits (k, n_val, pairs): the reductions over classes then run
             # over k contiguous slices instead of k-long rows (NumPy's per-row cost).
@@ -458,7 +455,7 @@ class NewtonGreedySalutary(SalutaryLabeling):
             for j in picked:
                 chosen.append(j)
                 alive[pair_row == pair_row[j]] = False  # one label per sample
-                H += _pair_hessian(Pc0[pair_row[j]], Xc_a[pair_row[j]])
+                system.add(Pc0[pair_row[j]], Xc_a[pair_row[j]])
         chosen_arr = np.asarray(chosen, dtype=np.intp)
         sel = Selection(
             indices=cand[pair_row[chosen_arr]],
@@ -536,6 +533,72 @@ class SalutaryHybrid(NewtonGreedySalutary):
         elif n_ask > 0:
             ask[top_k(-label_margin(factors.score(X_pool[sel.indices])), n_ask, rng)] = True
         return Selection(indices=sel.indices, scores=sel.scores, labels=sel.labels, ask=ask)
+
+
+#: Largest model (``k * (d + 1)`` parameters) for which :class:`NewtonGreedySalutary`
+#: builds the dense Hessian (800 MB in float64); beyond it, first-order top-b.
+NEWTON_MAX_PARAMS = 10_000
+
+#: Up to this many parameters the Hessian is refactorized after each greedy step;
+#: beyond it, it is factorized once per round and the chosen pairs enter by Woodbury.
+REFACTOR_MAX_PARAMS = 4000
+
+
+class _GrowingHessian:
+    """The training Hessian plus the curvature of the pairs chosen so far.
+
+    Small systems (``REFACTOR_MAX_PARAMS``) add each pair's Hessian to the dense
+    matrix and refactorize per step. Large ones factorize ``H`` once and add pairs as
+    low-rank terms: a pair's Hessian ``C (x) x x^T`` with ``C = diag(p) - p p^T =
+    A A^T``, ``A = diag(sqrt p) - p sqrt(p)^T``, is ``U U^T`` with ``U = A (x) x``
+    (``k`` columns), and ``(H + U U^T)^{-1} B`` follows from the Woodbury identity.
+    """
+
+    def __init__(self, H: np.ndarray) -> None:
+        import scipy.linalg
+
+        self.low_rank = H.shape[0] > REFACTOR_MAX_PARAMS
+        if self.low_rank:
+            self.chol = scipy.linalg.cho_factor(H, lower=True, overwrite_a=True)
+            self.U: list[np.ndarray] = []  # (k d1, k) per chosen pair
+            self.Y: list[np.ndarray] = []  # H^{-1} U, same shapes
+        else:
+            self.H = H
+
+    def add(self, p: np.ndarray, x: np.ndarray) -> None:
+        """Add the Hessian of one pair's cross-entropy (probabilities ``p``, features ``x``)."""
+        import scipy.linalg
+
+        if not self.low_rank:
+            self.H += _pair_hessian(p, x)
+            return
+        if p.shape[0] == 1:
+            A = np.sqrt(p * (1.0 - p))[:, None]
+        else:
+            r = np.sqrt(p)
+            A = np.diag(r) - np.outer(p, r)
+        U = np.kron(A, x[:, None])
+        self.U.append(U)
+        self.Y.append(scipy.linalg.cho_solve(self.chol, U))
+
+    def solver(self):
+        """A function ``B -> (H + added)^{-1} B`` for the current system."""
+        import scipy.linalg
+
+        if not self.low_rank:
+            chol = scipy.linalg.cho_factor(self.H, lower=True)
+            return lambda B: scipy.linalg.cho_solve(chol, B)
+        chol0 = self.chol
+        if not self.U:
+            return lambda B: scipy.linalg.cho_solve(chol0, B)
+        U, Y = np.hstack(self.U), np.hstack(self.Y)
+        small = scipy.linalg.cho_factor(np.eye(U.shape[1]) + U.T @ Y, lower=True)
+
+        def solve(B: np.ndarray) -> np.ndarray:
+            X = scipy.linalg.cho_solve(chol0, B)
+            return X - Y @ scipy.linalg.cho_solve(small, U.T @ X)
+
+        return solve
 
 
 def label_margin(influence: np.ndarray) -> np.ndarray:
