@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from sklearn.datasets import load_breast_cancer
 
 from salutary.bench import PROTOCOLS, ResultStore, RunKey, grid, run_grid, run_one
+from salutary.model import LogisticModel
 from salutary.report import ablation_table, compare, markdown_table, outcomes, per_run, write_report
 
 KEYS = grid(["breast_cancer"], ["paper"], ["random", "salutary", "margin"], [0, 1])
@@ -85,6 +87,43 @@ def test_fair_protocol_trains_on_validation_labels():
     fair = run_one(RunKey("breast_cancer", "fair", "random", 0))
     n_val = int(paper["n_val"].iloc[0])
     assert fair["n_labeled"].iloc[0] == paper["n_labeled"].iloc[0] + n_val
+
+
+@pytest.mark.parametrize("dataset", ["breast_cancer", "digits"])
+def test_shared_first_fit_leaves_every_run_bit_for_bit_the_same(dataset, monkeypatch):
+    # Strategies of one seed share their initial fit within a process; the runs must
+    # equal runs that fit it themselves (two classes and ten).
+    from salutary import bench
+
+    keys = [RunKey(dataset, "fair", s, 1) for s in ("random", "salutary", "margin")]
+    bench._SharedFirstFit._store.clear()
+    hits = bench._SharedFirstFit.hits
+    shared = [run_one(k) for k in keys]
+    assert bench._SharedFirstFit.hits - hits == len(keys) - 1
+    monkeypatch.setattr(bench._SharedFirstFit, "fit", LogisticModel.fit)  # no sharing
+    alone = [run_one(k) for k in keys]
+    for a, b in zip(shared, alone, strict=True):
+        cols = [c for c in a.columns if c not in ("seconds", "run_seconds")]
+        pd.testing.assert_frame_equal(a[cols], b[cols])
+        assert a["accuracy"].nunique() > 1  # the runs did move
+
+
+def test_shared_first_fit_is_keyed_by_data_and_parameters():
+    from salutary.bench import _SharedFirstFit
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    _SharedFirstFit._store.clear()
+    a = _SharedFirstFit(l2=5.0).fit(X, y)
+    b = _SharedFirstFit(l2=50.0).fit(X, y)  # other parameters: fitted anew
+    c = _SharedFirstFit(l2=5.0).fit(X[:-1], y[:-1])  # other data: fitted anew
+    d = _SharedFirstFit(l2=5.0).fit(X, y)  # a hit
+    ref = LogisticModel(l2=50.0).fit(X, y)
+    np.testing.assert_array_equal(b.coef_, ref.coef_)
+    assert not np.array_equal(a.coef_, b.coef_) and not np.array_equal(a.coef_, c.coef_)
+    np.testing.assert_array_equal(a.coef_, d.coef_)
+    d.coef_[0, 0] += 1.0  # a copy: the stored state is not shared with the estimator
+    np.testing.assert_array_equal(_SharedFirstFit(l2=5.0).fit(X, y).coef_, a.coef_)
 
 
 def test_budget_fraction_of_dataset():

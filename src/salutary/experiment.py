@@ -122,11 +122,13 @@ def run_split(
     rounds: int,
     l2: float = PAPER_L2,
     train_on_validation: bool = False,
+    model: object | None = None,
 ) -> ActiveLearningResult:
     """Run one strategy on one split with a warm-started ``LogisticModel(l2)``.
 
     With ``train_on_validation`` (the ``fair`` protocol) the initial labeled set is
-    L ∪ V; influence-based strategies still measure influence on V.
+    L ∪ V; influence-based strategies still measure influence on V. ``model``
+    replaces the default model (``l2`` is then ignored).
     """
     X_lab, y_lab = split.X_labeled, split.y_labeled
     if train_on_validation:
@@ -145,7 +147,7 @@ def run_split(
         rounds=rounds,
         seed=seed,
         y_pool=split.y_pool,
-        model=LogisticModel(l2=l2, warm_start=True),
+        model=LogisticModel(l2=l2, warm_start=True) if model is None else model,
     )
 
 
