@@ -469,7 +469,13 @@ class TestNewtonGreedySalutary(StrategyTemplate):
         np.testing.assert_array_equal(plain.indices, same.indices)
         assert not set(plain.indices.tolist()) <= unsure  # the fixture tells them apart
 
-    def test_unknown_objective_is_an_error(self, round_data):
+    def test_unknown_objective_is_an_error(self, round_data, monkeypatch):
+        import salutary.strategies
+
+        with pytest.raises(ValueError, match="objective must be 'loss' or 'error'"):
+            _select(NewtonGreedySalutary(objective="accuracy"), round_data, 2, 0)
+        # Also where the model is too large for the Newton step (first-order fallback).
+        monkeypatch.setattr(salutary.strategies, "NEWTON_MAX_PARAMS", 1)
         with pytest.raises(ValueError, match="objective must be 'loss' or 'error'"):
             _select(NewtonGreedySalutary(objective="accuracy"), round_data, 2, 0)
 

@@ -326,6 +326,8 @@ class NewtonGreedySalutary(SalutaryLabeling):
         from salutary._linear import LogisticObjective, linear_scores, probabilities
         from salutary.influence import model_parameters
 
+        if self.objective not in ("loss", "error"):  # before the work, whatever the model
+            raise ValueError(f"objective must be 'loss' or 'error', got {self.objective!r}")
         factors = self._factors(model, X_train, X_val, y_val, sample_weight)
         classes, theta, l2, fit_intercept = model_parameters(model)
         K = len(classes)
@@ -379,8 +381,6 @@ class NewtonGreedySalutary(SalutaryLabeling):
         alive = np.ones(len(pair_row), bool)
         gains = []
         error = self.objective == "error"
-        if self.objective not in ("loss", "error"):
-            raise ValueError(f"objective must be 'loss' or 'error', got {self.objective!r}")
 
         def val_objective(t: np.ndarray) -> float:
             if not error:
