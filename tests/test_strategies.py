@@ -514,6 +514,73 @@ class TestNewtonGreedySalutary(StrategyTemplate):
         assert np.all(kept.scores > 0) and plain.scores[n] <= 1e-6
 
 
+class TestNewtonGreedySubBatches(StrategyTemplate):
+    """``max_growth``: large budgets in sub-batches with exact refits in between."""
+
+    strategy_class = NewtonGreedySalutary
+
+    def make(self) -> Strategy:
+        return NewtonGreedySalutary(max_growth=0.05)  # 80 training rows: 4 per sub-batch
+
+    def test_second_sub_batch_is_a_selection_on_the_retrained_model(self, round_data):
+        # Oracle: retrain from scratch on the training set plus the first sub-batch with
+        # its salutary labels, then select the rest from the remaining pool with the
+        # same random stream. 80 training rows, max_growth 0.05: 4 picks, then 4.
+        d = round_data
+        coef_before = d["model"].coef_.copy()
+        sel = _select(NewtonGreedySalutary(candidates=3, max_growth=0.05), d, 8, seed=0)
+        np.testing.assert_array_equal(d["model"].coef_, coef_before)  # caller's untouched
+        plain = NewtonGreedySalutary(candidates=3, max_growth=None)
+        rng = np.random.default_rng(0)
+        first = plain.select(
+            d["model"], d["X_train"], d["y_train"], d["X_pool"], 4,
+            X_val=d["X_val"], y_val=d["y_val"], rng=rng,
+        )  # fmt: skip
+        np.testing.assert_array_equal(sel.indices[:4], first.indices)
+        np.testing.assert_array_equal(sel.labels[:4], first.labels)
+        X_t = np.vstack([d["X_train"], d["X_pool"][first.indices]])
+        y_t = np.concatenate([d["y_train"], first.labels])
+        retrained = LogisticModel(l2=d["model"].l2).fit(X_t, y_t)
+        left = np.delete(np.arange(len(d["X_pool"])), first.indices)
+        second = plain.select(
+            retrained, X_t, y_t, d["X_pool"][left], 4,
+            X_val=d["X_val"], y_val=d["y_val"], rng=rng,
+        )  # fmt: skip
+        np.testing.assert_array_equal(sel.indices[4:], left[second.indices])
+        np.testing.assert_array_equal(sel.labels[4:], second.labels)
+        np.testing.assert_allclose(sel.scores[4:], second.scores, rtol=1e-6)
+
+    def test_sub_batches_grow_with_the_training_set(self, round_data, monkeypatch):
+        # 80 rows at max_growth 0.1: 8 picks (88 rows), 8 (96 rows), then the last 9.
+        sizes = []
+        inner = NewtonGreedySalutary._newton_select
+
+        def spy(self, model, X_train, y_train, X_pool, budget, **kw):
+            sizes.append((len(y_train), budget))
+            return inner(self, model, X_train, y_train, X_pool, budget, **kw)
+
+        monkeypatch.setattr(NewtonGreedySalutary, "_newton_select", spy)
+        sel = _select(NewtonGreedySalutary(max_growth=0.1), round_data, 25, seed=1)
+        assert sizes == [(80, 8), (88, 8), (96, 9)]
+        assert len(np.unique(sel.indices)) == 25
+        sizes.clear()
+        _select(NewtonGreedySalutary(max_growth=0.1), round_data, 8, seed=1)  # fits at once
+        assert sizes == [(80, 8)]
+
+    def test_no_growth_limit_is_one_batch_and_bad_values_are_errors(self, round_data):
+        one = _select(NewtonGreedySalutary(max_growth=None), round_data, 30, seed=2)
+        wide = _select(NewtonGreedySalutary(max_growth=1.0), round_data, 30, seed=2)
+        np.testing.assert_array_equal(one.indices, wide.indices)  # 30 <= 80: one batch
+        np.testing.assert_array_equal(one.scores, wide.scores)
+        split = _select(NewtonGreedySalutary(max_growth=0.1), round_data, 30, seed=2)
+        assert not np.array_equal(split.labels, one.labels)  # the refits change the picks
+        tiny = _select(NewtonGreedySalutary(max_growth=1e-9), round_data, 3, seed=2)
+        assert len(np.unique(tiny.indices)) == 3  # below one row: one pick per sub-batch
+        for bad in (0, -0.1, float("nan")):
+            with pytest.raises(ValueError, match="max_growth must be positive or None"):
+                _select(NewtonGreedySalutary(max_growth=bad), round_data, 4, seed=2)
+
+
 def test_strategy_spec_sets_parameters():
     from salutary.strategies import get_strategy, parse_strategy, strategy_class
 
@@ -589,7 +656,8 @@ class TestSalutaryHybrid(StrategyTemplate):
 
         monkeypatch.setattr(salutary.strategies, "NEWTON_MAX_PARAMS", 1)
         with pytest.warns(RuntimeWarning, match="first-order top-b"):
-            sel = _select(SalutaryHybrid(true_fraction=0.4), round_data, 10, seed=1)
+            hybrid = SalutaryHybrid(true_fraction=0.4, max_growth=None)  # one batch
+            sel = _select(hybrid, round_data, 10, seed=1)
         first_order = _select(SalutaryLabeling(), round_data, 10, seed=1)
         np.testing.assert_array_equal(sel.indices, first_order.indices)
         margin = self._margins(round_data, sel.indices)

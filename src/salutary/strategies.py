@@ -283,6 +283,16 @@ class NewtonGreedySalutary(SalutaryLabeling):
         the summed cross-entropy, or the expected 0-1 error ``sum(1 - p_true)``
         (bounded per row, so confidently wrong validation rows weigh less). The
         shortlist is ranked by cross-entropy influence either way.
+    max_growth : float or None, default=0.1
+        Largest share by which one sub-batch may grow the training set. A budget
+        above ``max_growth`` times the training set's size is chosen in sub-batches of
+        at most that share of the set as it grows, one after another, each as above
+        (up to ``steps`` greedy steps) on the model refit exactly (warm-started) with
+        the pairs before it, with its own first-order ranking and Hessian. One Newton
+        step from the round's model predicts well while the added pairs move the
+        model little; 700 pairs onto 300 labeled samples move it far, and its
+        predictions then pick wrong labels that hurt. Costs a fit and influence
+        factors per extra sub-batch. ``None``: one batch, whatever the budget.
     solver, tol
         As in :class:`SalutaryLabeling`, for the first-order ranking.
     """
@@ -297,6 +307,7 @@ class NewtonGreedySalutary(SalutaryLabeling):
         abstain: bool = False,
         uncertain: float = 0.0,
         objective: str = "loss",
+        max_growth: float | None = 0.1,
         solver: str = "auto",
         tol: float = 1e-10,
     ) -> None:
@@ -307,15 +318,85 @@ class NewtonGreedySalutary(SalutaryLabeling):
         self.abstain = abstain
         self.uncertain = uncertain
         self.objective = objective
+        self.max_growth = max_growth
 
     def select(
         self, model, X_train, y_train, X_pool, budget, *, X_val=None, y_val=None,
         sample_weight=None, rng, **_,
     ):  # fmt: skip
-        return self._newton_select(
+        return self._select_and_factors(
             model, X_train, y_train, X_pool, budget, X_val=X_val, y_val=y_val,
             sample_weight=sample_weight, rng=rng,
         )[0]  # fmt: skip
+
+    def _select_and_factors(
+        self, model, X_train, y_train, X_pool, budget, *, X_val, y_val, sample_weight, rng
+    ) -> tuple[Selection, InfluenceFactors]:
+        """The selection and the first-order influence factors of the round's model."""
+        growth = self.max_growth
+        if growth is not None:
+            growth = float(growth)
+            if not growth > 0:  # also NaN
+                raise ValueError(f"max_growth must be positive or None, got {self.max_growth!r}")
+        budget = min(int(budget), X_pool.shape[0])
+        if growth is None or budget <= _sub_batch(growth, len(y_train)):
+            return self._newton_select(
+                model, X_train, y_train, X_pool, budget, X_val=X_val, y_val=y_val,
+                sample_weight=sample_weight, rng=rng,
+            )  # fmt: skip
+        return self._batched_select(
+            model, X_train, y_train, X_pool, budget, growth,
+            X_val=X_val, y_val=y_val, sample_weight=sample_weight, rng=rng,
+        )  # fmt: skip
+
+    def _batched_select(
+        self, model, X_train, y_train, X_pool, budget, growth, *, X_val, y_val,
+        sample_weight, rng,
+    ) -> tuple[Selection, InfluenceFactors]:  # fmt: skip
+        """``budget`` picks in sub-batches of at most ``growth`` times the training set,
+        refitting a copy of the model in between."""
+        import copy
+
+        left = np.arange(X_pool.shape[0])  # pool rows not yet chosen, in their order
+        picks, labels, scores = [], [], []
+        m = model
+        X_t, y_t = X_train, np.asarray(y_train)
+        w_t = None if sample_weight is None else np.asarray(sample_weight, float)
+        n_picked, first_factors = 0, None
+        while n_picked < budget:
+            if n_picked > 0:
+                if m is model:
+                    m = copy.deepcopy(model)  # the caller's model stays as it was
+                m.fit(X_t, y_t) if w_t is None else m.fit(X_t, y_t, sample_weight=w_t)
+            size = min(budget - n_picked, _sub_batch(growth, len(y_t)))
+            sel, factors = self._newton_select(
+                m, X_t, y_t, X_pool[left], size, X_val=X_val, y_val=y_val,
+                sample_weight=w_t, rng=rng,
+            )  # fmt: skip
+            first_factors = factors if first_factors is None else first_factors
+            if len(sel.indices) == 0:
+                break  # abstaining: nothing more is predicted to help this round
+            rows = left[sel.indices]
+            picks.append(rows)
+            labels.append(np.asarray(sel.labels))
+            scores.append(np.asarray(sel.scores, dtype=np.float64))
+            X_t = np.vstack([X_t, X_pool[rows]])
+            y_t = np.concatenate([y_t, np.asarray(sel.labels).astype(y_t.dtype, copy=False)])
+            if w_t is not None:
+                w_t = np.concatenate([w_t, np.ones(len(rows))])
+            left = np.delete(left, sel.indices)
+            n_picked += len(rows)
+            if len(rows) < size:
+                break  # abstaining stopped within the sub-batch
+        if not picks:
+            empty = Selection(np.zeros(0, np.intp), np.zeros(0), np.asarray(y_t[:0]))
+            return empty, first_factors
+        sel = Selection(
+            indices=np.concatenate(picks),
+            scores=np.concatenate(scores),
+            labels=np.concatenate(labels),
+        )
+        return sel, first_factors
 
     def _newton_select(
         self, model, X_train, y_train, X_pool, budget, *, X_val, y_val, sample_weight, rng
@@ -465,6 +546,11 @@ class NewtonGreedySalutary(SalutaryLabeling):
         return sel, factors
 
 
+def _sub_batch(growth: float, n_train: int) -> int:
+    """Picks one sub-batch may add to a training set of ``n_train`` rows (at least 1)."""
+    return max(1, int(growth * n_train))
+
+
 class SalutaryHybrid(NewtonGreedySalutary):
     """Salutary labeling that spends a few true labels where its own are least certain.
 
@@ -491,8 +577,9 @@ class SalutaryHybrid(NewtonGreedySalutary):
         Share of each round's picks labeled by the oracle, in [0, 1]. 0 is
         :class:`NewtonGreedySalutary` (the oracle is never called); 1 is an oracle
         strategy with its picks.
-    candidates, labels, steps, solver, tol
-        As in :class:`NewtonGreedySalutary`.
+    candidates, labels, steps, max_growth, solver, tol
+        As in :class:`NewtonGreedySalutary` (with sub-batches, the margin is measured
+        with the factors of the round's model, as the first sub-batch's ranking).
     """
 
     requires_oracle = True  # its picks may get true labels: the loop must have an oracle
@@ -504,10 +591,14 @@ class SalutaryHybrid(NewtonGreedySalutary):
         candidates: int = 5,
         labels: int = 2,
         steps: int = 10,
+        max_growth: float | None = 0.1,
         solver: str = "auto",
         tol: float = 1e-10,
     ) -> None:
-        super().__init__(candidates=candidates, labels=labels, steps=steps, solver=solver, tol=tol)
+        super().__init__(
+            candidates=candidates, labels=labels, steps=steps, max_growth=max_growth,
+            solver=solver, tol=tol,
+        )  # fmt: skip
         self.true_fraction = true_fraction
 
     def n_true(self, n_picked: int) -> int:
@@ -522,7 +613,7 @@ class SalutaryHybrid(NewtonGreedySalutary):
         sample_weight=None, rng, **_,
     ):  # fmt: skip
         n_ask = self.n_true(min(int(budget), X_pool.shape[0]))  # fail before the work
-        sel, factors = self._newton_select(
+        sel, factors = self._select_and_factors(
             model, X_train, y_train, X_pool, budget, X_val=X_val, y_val=y_val,
             sample_weight=sample_weight, rng=rng,
         )  # fmt: skip
