@@ -490,6 +490,10 @@ class TestNewtonGreedySalutary(StrategyTemplate):
              "X_val": X[:200], "y_val": y[:200]}  # fmt: skip
         assert len(_select(NewtonGreedySalutary(abstain=True), d, 5, seed=0).indices) == 0
         assert len(_select(NewtonGreedySalutary(), d, 5, seed=0).indices) == 5
+        # In sub-batches (2 picks each) too: the first one adds nothing, so none follow.
+        split = NewtonGreedySalutary(abstain=True, max_growth=0.01)
+        assert len(_select(split, d, 5, seed=0).indices) == 0
+        assert len(_select(NewtonGreedySalutary(max_growth=0.01), d, 5, seed=0).indices) == 5
 
     def test_abstaining_keeps_the_greedy_path_and_only_helpful_pairs(self):
         # Trained on the validation set plus two mislabeled rows: a few pairs undo their
@@ -503,7 +507,7 @@ class TestNewtonGreedySalutary(StrategyTemplate):
         model = LogisticModel(l2=1e-6).fit(X_train, y_train)
         d = {"model": model, "X_train": X_train, "y_train": y_train, "X_pool": X[210:],
              "X_val": X[:200], "y_val": y[:200]}  # fmt: skip
-        params = dict(candidates=2, labels=3, steps=30)
+        params = dict(candidates=2, labels=3, steps=30, max_growth=None)  # one batch
         plain = _select(NewtonGreedySalutary(**params), d, 30, seed=0)
         kept = _select(NewtonGreedySalutary(**params, abstain=True), d, 30, seed=0)
         n = len(kept.indices)
@@ -550,22 +554,28 @@ class TestNewtonGreedySubBatches(StrategyTemplate):
         np.testing.assert_array_equal(sel.labels[4:], second.labels)
         np.testing.assert_allclose(sel.scores[4:], second.scores, rtol=1e-6)
 
-    def test_sub_batches_grow_with_the_training_set(self, round_data, monkeypatch):
-        # 80 rows at max_growth 0.1: 8 picks (88 rows), 8 (96 rows), then the last 9.
-        sizes = []
+    def test_sub_batches_grow_with_the_training_set_and_share_the_steps(
+        self, round_data, monkeypatch
+    ):
+        # 80 rows at max_growth 0.1: 8 picks (88 rows), 8 (96 rows), then the last 9;
+        # the round's 10 greedy steps are shared 4, 3, 3, and at least one each.
+        calls = []
         inner = NewtonGreedySalutary._newton_select
 
         def spy(self, model, X_train, y_train, X_pool, budget, **kw):
-            sizes.append((len(y_train), budget))
+            calls.append((len(y_train), budget, kw.get("steps")))
             return inner(self, model, X_train, y_train, X_pool, budget, **kw)
 
         monkeypatch.setattr(NewtonGreedySalutary, "_newton_select", spy)
         sel = _select(NewtonGreedySalutary(max_growth=0.1), round_data, 25, seed=1)
-        assert sizes == [(80, 8), (88, 8), (96, 9)]
+        assert calls == [(80, 8, 4), (88, 8, 3), (96, 9, 3)]
         assert len(np.unique(sel.indices)) == 25
-        sizes.clear()
+        calls.clear()
+        _select(NewtonGreedySalutary(max_growth=0.1, steps=2), round_data, 25, seed=1)
+        assert calls == [(80, 8, 1), (88, 8, 1), (96, 9, 1)]
+        calls.clear()
         _select(NewtonGreedySalutary(max_growth=0.1), round_data, 8, seed=1)  # fits at once
-        assert sizes == [(80, 8)]
+        assert calls == [(80, 8, None)]
 
     def test_no_growth_limit_is_one_batch_and_bad_values_are_errors(self, round_data):
         one = _select(NewtonGreedySalutary(max_growth=None), round_data, 30, seed=2)

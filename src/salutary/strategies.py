@@ -267,6 +267,7 @@ class NewtonGreedySalutary(SalutaryLabeling):
         Greedy steps per round at most: with a budget above it, each step adds the
         ``ceil(budget / steps)`` best pairs of distinct samples at once (cost control
         for large budgets; with ``budget <= steps`` the selection is plain greedy).
+        Sub-batches (``max_growth``) share the steps, at least one each.
     abstain : bool, default=False
         Add only pairs predicted to lower the validation loss: a step stops at the
         first pair whose one-Newton-step loss is not below that of the model the
@@ -362,16 +363,24 @@ class NewtonGreedySalutary(SalutaryLabeling):
         m = model
         X_t, y_t = X_train, np.asarray(y_train)
         w_t = None if sample_weight is None else np.asarray(sample_weight, float)
+        # The sub-batch sizes follow from the sizes of the growing training set; the
+        # round's greedy steps are shared among them (at least one each), so a round
+        # costs about as many validation-loss evaluations as one batch would.
+        sizes: list[int] = []
+        n_rows = len(y_t)
+        while sum(sizes) < budget:
+            sizes.append(min(budget - sum(sizes), _sub_batch(growth, n_rows)))
+            n_rows += sizes[-1]
+        shares = np.array_split(np.arange(max(int(self.steps), 1)), len(sizes))
         n_picked, first_factors = 0, None
-        while n_picked < budget:
+        for size, share in zip(sizes, shares, strict=True):
             if n_picked > 0:
                 if m is model:
                     m = copy.deepcopy(model)  # the caller's model stays as it was
                 m.fit(X_t, y_t) if w_t is None else m.fit(X_t, y_t, sample_weight=w_t)
-            size = min(budget - n_picked, _sub_batch(growth, len(y_t)))
             sel, factors = self._newton_select(
                 m, X_t, y_t, X_pool[left], size, X_val=X_val, y_val=y_val,
-                sample_weight=w_t, rng=rng,
+                sample_weight=w_t, rng=rng, steps=max(len(share), 1),
             )  # fmt: skip
             first_factors = factors if first_factors is None else first_factors
             if len(sel.indices) == 0:
@@ -399,9 +408,11 @@ class NewtonGreedySalutary(SalutaryLabeling):
         return sel, first_factors
 
     def _newton_select(
-        self, model, X_train, y_train, X_pool, budget, *, X_val, y_val, sample_weight, rng
-    ) -> tuple[Selection, InfluenceFactors]:
-        """The selection and the first-order influence factors it ranked the pool with."""
+        self, model, X_train, y_train, X_pool, budget, *, X_val, y_val, sample_weight, rng,
+        steps: int | None = None,
+    ) -> tuple[Selection, InfluenceFactors]:  # fmt: skip
+        """The selection and the first-order influence factors it ranked the pool with
+        (in at most ``steps`` greedy steps, default ``self.steps``)."""
         import warnings
 
         from salutary._linear import LogisticObjective, linear_scores, probabilities
@@ -470,7 +481,8 @@ class NewtonGreedySalutary(SalutaryLabeling):
             return float(_cross_entropy_sum(np.ascontiguousarray(Zt), y_val_index, True)[0])
 
         loss_now = val_objective(theta)
-        per_step = -(-budget // max(int(self.steps), 1))  # ceil: at most `steps` steps
+        steps = self.steps if steps is None else steps
+        per_step = -(-budget // max(int(steps), 1))  # ceil: at most `steps` steps
         # The training set's Hessian is built once per round, at the fitted model; the
         # chosen pairs' own curvature (at the same point) is added as they join. Building
         # it at every step would cost n d^2 k^2 each time for little change.
