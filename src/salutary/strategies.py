@@ -284,7 +284,7 @@ class NewtonGreedySalutary(SalutaryLabeling):
         the summed cross-entropy, or the expected 0-1 error ``sum(1 - p_true)``
         (bounded per row, so confidently wrong validation rows weigh less). The
         shortlist is ranked by cross-entropy influence either way.
-    max_growth : float or None, default=0.1
+    max_growth : float or None, default=0.05
         Largest share by which one sub-batch may grow the training set. A budget
         above ``max_growth`` times the training set's size is chosen in sub-batches of
         at most that share of the set as it grows, one after another, each as above
@@ -308,7 +308,7 @@ class NewtonGreedySalutary(SalutaryLabeling):
         abstain: bool = False,
         uncertain: float = 0.0,
         objective: str = "loss",
-        max_growth: float | None = 0.1,
+        max_growth: float | None = 0.05,
         solver: str = "auto",
         tol: float = 1e-10,
     ) -> None:
@@ -603,7 +603,7 @@ class SalutaryHybrid(NewtonGreedySalutary):
         candidates: int = 5,
         labels: int = 2,
         steps: int = 10,
-        max_growth: float | None = 0.1,
+        max_growth: float | None = 0.05,
         solver: str = "auto",
         tol: float = 1e-10,
     ) -> None:
