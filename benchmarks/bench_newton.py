@@ -6,10 +6,13 @@ median reported, next to the paper's first-order `salutary` selection on the sam
 model (the reference measured in the same run). With ``--refactor`` the Newton
 selection is also timed with the Hessian refactorized after every greedy step instead
 of the Woodbury updates that models above 4,000 parameters use, and the picks of the
-two are compared.
+two are compared. ``--compare SPEC ...`` times further strategy specs on the same model,
+e.g. ``salutary-newton:max_growth=None`` (one batch, no refits within the round).
 
     python benchmarks/bench_newton.py --dataset mnist_cnn --protocol budget1pct
     python benchmarks/bench_newton.py --dataset mnist --protocol paper --refactor
+    python benchmarks/bench_newton.py --dataset fashion_mnist_cnn --protocol budget1pct \
+        --compare salutary-newton:max_growth=None
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--refactor", action="store_true")
+    parser.add_argument("--compare", nargs="*", default=[], metavar="SPEC")
     args = parser.parse_args()
 
     protocol = PROTOCOLS[args.protocol]
@@ -66,6 +70,10 @@ def main() -> None:
         print(f"salutary (first order) {first:8.2f} s")
         print(f"salutary-newton        {newton:8.2f} s  ({newton / first:.1f}x; runs "
               f"{', '.join(f'{t:.2f}' for t in runs)})")  # fmt: skip
+        for spec in args.compare:
+            t, runs, _ = _time(spec, model, split, budget, args.repeats)
+            print(f"{spec:22s} {t:8.2f} s  ({t / newton:.2f}x the default; runs "
+                  f"{', '.join(f'{r:.2f}' for r in runs)})")  # fmt: skip
         if args.refactor:
             limit = salutary.strategies.REFACTOR_MAX_PARAMS
             salutary.strategies.REFACTOR_MAX_PARAMS = 10**9

@@ -423,7 +423,8 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
         Number of rounds; fewer are run if the unlabeled rows run out.
     strategy : str or Strategy, default="salutary-newton"
         An oracle-free strategy. The default (batch-aware selection scored by the
-        validation loss after one Newton step) beat the paper's first-order top-b,
+        validation loss after one Newton step; budgets above 5% of the training set in
+        sub-batches with a refit in between) beat the paper's first-order top-b,
         ``"salutary"``, in our benchmark (README, "Benchmark").
     random_state : int, Generator or None, default=None
         Seeds tie-breaking.

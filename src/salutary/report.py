@@ -468,7 +468,12 @@ _ABLATION_NOTE = (
     "validation loss) change; `steps=1` scores a 5·b shortlist by the one-Newton-step "
     "validation loss but takes the best b at once (second order, not batch-aware); "
     "`labels=1` keeps the first-order label; `abstain=True` adds only pairs predicted "
-    "to lower the validation loss. Cell: mean final accuracy (paired difference to "
+    "to lower the validation loss; `candidates=10` doubles the shortlist; "
+    "`uncertain=0.5` takes half of it from the least certain samples; "
+    "`objective=error` minimizes the expected 0-1 validation error; "
+    "`max_growth=None` chooses the whole budget in one batch from one Newton step "
+    "(the default until sub-batches with refits: it differs only where the budget "
+    "exceeds 5% of the training set). Cell: mean final accuracy (paired difference to "
     "`salutary-newton`, `*` if p < 0.05)."
 )
 
