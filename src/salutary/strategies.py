@@ -292,8 +292,9 @@ class NewtonGreedySalutary(SalutaryLabeling):
         the pairs before it, with its own first-order ranking and Hessian. One Newton
         step from the round's model predicts well while the added pairs move the
         model little; 700 pairs onto 300 labeled samples move it far, and its
-        predictions then pick wrong labels that hurt. Costs a fit and influence
-        factors per extra sub-batch. ``None``: one batch, whatever the budget.
+        predictions then pick wrong labels that hurt. Costs a fit, influence factors,
+        a first-order pass over the pool and a copy of its remaining rows per extra
+        sub-batch. ``None``: one batch, whatever the budget.
     solver, tol
         As in :class:`SalutaryLabeling`, for the first-order ranking.
     """
@@ -378,8 +379,11 @@ class NewtonGreedySalutary(SalutaryLabeling):
                 if m is model:
                     m = copy.deepcopy(model)  # the caller's model stays as it was
                 m.fit(X_t, y_t) if w_t is None else m.fit(X_t, y_t, sample_weight=w_t)
+            # The remaining rows are copied (not for the first sub-batch): about the cost
+            # of the first-order pass over the pool that each sub-batch makes anyway.
+            pool = X_pool if n_picked == 0 else X_pool[left]
             sel, factors = self._newton_select(
-                m, X_t, y_t, X_pool[left], size, X_val=X_val, y_val=y_val,
+                m, X_t, y_t, pool, size, X_val=X_val, y_val=y_val,
                 sample_weight=w_t, rng=rng, steps=max(len(share), 1),
             )  # fmt: skip
             first_factors = factors if first_factors is None else first_factors
