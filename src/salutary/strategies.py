@@ -368,25 +368,25 @@ class NewtonGreedySalutary(SalutaryLabeling):
         # round's greedy steps are shared among them (at least one each), so a round
         # costs about as many validation-loss evaluations as one batch would.
         sizes: list[int] = []
-        n_rows = len(y_t)
-        while sum(sizes) < budget:
-            sizes.append(min(budget - sum(sizes), _sub_batch(growth, n_rows)))
-            n_rows += sizes[-1]
+        total = 0
+        while total < budget:
+            sizes.append(min(budget - total, _sub_batch(growth, len(y_t) + total)))
+            total += sizes[-1]
         shares = np.array_split(np.arange(max(int(self.steps), 1)), len(sizes))
-        n_picked, first_factors = 0, None
-        for size, share in zip(sizes, shares, strict=True):
-            if n_picked > 0:
+        for b, (size, share) in enumerate(zip(sizes, shares, strict=True)):
+            if b > 0:
                 if m is model:
                     m = copy.deepcopy(model)  # the caller's model stays as it was
                 m.fit(X_t, y_t) if w_t is None else m.fit(X_t, y_t, sample_weight=w_t)
             # The remaining rows are copied (not for the first sub-batch): about the cost
             # of the first-order pass over the pool that each sub-batch makes anyway.
-            pool = X_pool if n_picked == 0 else X_pool[left]
+            pool = X_pool if b == 0 else X_pool[left]
             sel, factors = self._newton_select(
                 m, X_t, y_t, pool, size, X_val=X_val, y_val=y_val,
                 sample_weight=w_t, rng=rng, steps=max(len(share), 1),
             )  # fmt: skip
-            first_factors = factors if first_factors is None else first_factors
+            if b == 0:
+                first_factors = factors  # the round's model: what the hybrid's margin uses
             if len(sel.indices) == 0:
                 break  # abstaining: nothing more is predicted to help this round
             rows = left[sel.indices]
@@ -398,7 +398,6 @@ class NewtonGreedySalutary(SalutaryLabeling):
             if w_t is not None:
                 w_t = np.concatenate([w_t, np.ones(len(rows))])
             left = np.delete(left, sel.indices)
-            n_picked += len(rows)
             if len(rows) < size:
                 break  # abstaining stopped within the sub-batch
         if not picks:
