@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -80,6 +85,74 @@ def test_failed_run_is_reported_not_stored(tmp_path):
         bench.PROTOCOLS["paper"] = original
     assert bad in out.failed and "exceeds the pool" in out.failed[bad]
     assert store.done() == set()
+
+
+def _write_claim(store: ResultStore, key: RunKey, owner: str) -> None:
+    store.claims_path.mkdir(parents=True, exist_ok=True)
+    (store.claims_path / key.filename.replace(".parquet", ".claim")).write_text(owner + "\n")
+
+
+def test_a_claim_is_exclusive_until_released(tmp_path):
+    store, key = ResultStore(tmp_path / "store"), KEYS[0]
+    assert store.claim(key)
+    assert not store.claim(key)
+    assert store.claimed() == {key: f"{socket.gethostname()} {os.getpid()}"}
+    store.release(key)
+    assert store.claimed() == {} and store.claim(key)
+    store.release(key)
+    store.write(key, run_one(key))
+    assert not store.claim(key), "a stored run is never claimed again"
+
+
+def test_stale_claims_are_cleared_live_and_foreign_ones_respected(tmp_path):
+    store = ResultStore(tmp_path / "store")
+    stale, live, foreign = KEYS[0], KEYS[1], KEYS[2]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        host = socket.gethostname()
+        _write_claim(store, stale, f"{host} {dead.pid}")
+        _write_claim(store, live, f"{host} {running.pid}")
+        _write_claim(store, foreign, "another-machine 1")
+        outcome = run_grid(store, [stale, live, foreign])
+        assert outcome.ran == [stale]
+        assert outcome.taken == [live, foreign]
+        assert store.done() == {stale}
+        assert set(store.claimed()) == {live, foreign}
+    finally:
+        running.kill()
+        running.wait()
+
+
+def test_two_processes_share_one_grid_and_run_each_key_once(tmp_path):
+    """Two bench processes started together on the same grid: every key runs once."""
+    store, log = tmp_path / "store", tmp_path / "runs.log"
+    code = f"""
+import pathlib, sys, time
+import salutary.bench as b
+me, other = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+original = b.run_one
+def logged(key):
+    with open({str(log)!r}, "a") as f:
+        f.write(repr(key) + "\\n")
+    time.sleep(0.2)  # long enough for the other process to reach the same key
+    return original(key)
+b.run_one = logged
+me.touch()
+while not other.exists():  # start together
+    time.sleep(0.01)
+b.run_grid(b.ResultStore({str(store)!r}), b.grid(["breast_cancer"], ["paper"],
+           ["random", "margin", "salutary"], [0, 1]))
+"""
+    ready = [str(tmp_path / "a.ready"), str(tmp_path / "b.ready")]
+    procs = [subprocess.Popen([sys.executable, "-c", code, ready[i], ready[1 - i]]) for i in (0, 1)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    keys = grid(["breast_cancer"], ["paper"], ["random", "margin", "salutary"], [0, 1])
+    runs = log.read_text().splitlines()
+    assert sorted(runs) == sorted(repr(k) for k in keys), "a key ran twice or not at all"
+    assert ResultStore(store).done() == set(keys)
+    assert ResultStore(store).claimed() == {}
 
 
 def test_fair_protocol_trains_on_validation_labels():
@@ -270,6 +343,14 @@ def test_cli_bench_resumes_and_report_writes(tmp_path):
     assert bad.exit_code == 2 and "unknown dataset 'nope'" in bad.output
     empty = runner.invoke(app, ["report", "--store", str(tmp_path / "none")])
     assert empty.exit_code == 2 and "no results" in empty.output
+    # A run another machine holds is left to it, and the user is told.
+    held = RunKey("breast_cancer", "paper", "margin", 0)
+    _write_claim(ResultStore(store), held, "another-machine 7")
+    shared = runner.invoke(app, [*args[:6], "margin", *args[6:]])
+    assert shared.exit_code == 0, shared.output
+    assert "0 runs done, 2 already stored, 1 run by another process, 0 failed" in shared.output
+    assert "1 runs are still claimed by other processes (another-machine 7)" in shared.output
+    assert held not in ResultStore(store).done()
 
 
 # ------------------------------------------------------------- accuracy per true label

@@ -2,7 +2,10 @@
 
 Each finished (dataset, strategy, protocol, seed) run is written as its own Parquet file,
 atomically (temporary file, then rename), so a killed benchmark loses at most the runs
-in flight and a restart skips everything already stored.
+in flight and a restart skips everything already stored. A run is claimed (a file under
+``.claims/`` in the store) before it starts, so several benchmark processes, on one
+machine or on several sharing the store folder, can work through the same grid without
+running anything twice.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ import copy
 import functools
 import hashlib
 import math
+import os
+import socket
 import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -143,6 +148,81 @@ class ResultStore:
         keys = (RunKey.from_filename(p.name) for p in self.path.glob("*.parquet"))
         return {k for k in keys if k is not None}
 
+    # ------------------------------------------------------------------ claims
+    @property
+    def claims_path(self) -> Path:
+        """Folder of the claim files of runs in progress."""
+        return self.path / ".claims"
+
+    def _claim_file(self, key: RunKey) -> Path:
+        return self.claims_path / f"{key.filename.removesuffix('.parquet')}.claim"
+
+    def claim(self, key: RunKey) -> bool:
+        """Reserve ``key`` for this process.
+
+        Returns False when the run is stored or another process holds its claim. The
+        claim file is created exclusively, so of several processes (also on other
+        machines sharing the folder) exactly one gets it.
+        """
+        if (self.path / key.filename).exists():
+            return False
+        path = self._claim_file(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{socket.gethostname()} {os.getpid()}\n")
+        if (self.path / key.filename).exists():  # finished between the check and the claim
+            self.release(key)
+            return False
+        return True
+
+    def release(self, key: RunKey) -> None:
+        """Drop this process's claim on ``key`` (stored or failed)."""
+        self._claim_file(key).unlink(missing_ok=True)
+
+    def claimed(self) -> dict[RunKey, str]:
+        """Keys claimed by some process, with the claim's ``host pid``."""
+        out = {}
+        for p in self.claims_path.glob("*.claim"):
+            key = RunKey.from_filename(p.name.removesuffix(".claim") + ".parquet")
+            if key is not None:
+                try:
+                    out[key] = p.read_text().strip()
+                except OSError:  # released meanwhile
+                    continue
+        return out
+
+    def clear_stale_claims(self) -> int:
+        """Remove claims left by processes of this machine that no longer run; how many.
+
+        A killed benchmark leaves its claims behind. Claims of other machines are kept:
+        whether their process runs cannot be told from here.
+        """
+        host, cleared = socket.gethostname(), 0
+        for key, owner in self.claimed().items():
+            claim_host, _, pid = owner.rpartition(" ")
+            if claim_host != host or not pid.isdigit() or _alive(int(pid)):
+                continue
+            path = self._claim_file(key)
+            # Move it aside first: a live process may have re-claimed the key meanwhile.
+            aside = path.with_name(f".{path.name}.{os.getpid()}")
+            try:
+                os.rename(path, aside)
+            except FileNotFoundError:
+                continue
+            if aside.read_text().strip() != owner:
+                try:  # not the stale claim: give it back
+                    os.link(aside, path)
+                except FileExistsError:
+                    pass
+            else:
+                cleared += 1
+            aside.unlink()
+        return cleared
+
     def write(self, key: RunKey, frame: pd.DataFrame) -> Path:
         """Store one run atomically: a reader sees the whole file or none."""
         self.path.mkdir(parents=True, exist_ok=True)
@@ -261,18 +341,39 @@ def run_one(key: RunKey) -> pd.DataFrame:
     return frame
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process of this machine with that id runs (or belongs to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# Status of a run another process stored or claimed (a string: it crosses process pools).
+_TAKEN = "\0taken"
+
+
 def _worker(key: RunKey, store_path: str) -> tuple[RunKey, str | None]:
+    """Claim, run and store one key: ``(key, None)``, ``(key, _TAKEN)`` or ``(key, error)``."""
     # One BLAS thread per process: the grid is parallel across processes instead.
     from threadpoolctl import threadpool_limits
 
+    store = ResultStore(store_path)
+    if not store.claim(key):
+        return key, _TAKEN
     try:
         with threadpool_limits(1):
             frame = run_one(key)
-        ResultStore(store_path).write(key, frame)
+        store.write(key, frame)
         return key, None
     except Exception as exc:  # reported by the parent, the grid goes on
         tb = traceback.format_exc(limit=3)
         return key, f"{type(exc).__name__}: {exc}\n{tb}"
+    finally:
+        store.release(key)
 
 
 @dataclass
@@ -282,6 +383,8 @@ class GridOutcome:
     ran: list[RunKey]
     skipped: list[RunKey]
     failed: dict[RunKey, str]
+    #: keys that another process stored or was running when this one reached them
+    taken: list[RunKey] = field(default_factory=list)
 
 
 def grid(
@@ -317,6 +420,11 @@ def run_grid(
 ) -> GridOutcome:
     """Run every key not yet in ``store``; each finished run is stored at once.
 
+    Each run is claimed just before it starts, and skipped if another process has
+    stored or claimed it by then, so several processes may run the same grid into one
+    store. Claims that processes of this machine left behind when they died are
+    cleared first.
+
     Parameters
     ----------
     store : ResultStore
@@ -324,19 +432,23 @@ def run_grid(
     n_jobs : int
         Worker processes (one BLAS thread each); 1 runs in this process.
     on_done : callable
-        ``on_done(key, error_or_None)`` after each run, e.g. to advance a progress bar.
+        ``on_done(key, error_or_None)`` after each run, also one taken by another
+        process, e.g. to advance a progress bar.
     """
+    store.clear_stale_claims()
     done = store.done()
     todo = [k for k in keys if k not in done]
     outcome = GridOutcome(ran=[], skipped=[k for k in keys if k in done], failed={})
 
-    def finish(key: RunKey, error: str | None) -> None:
-        if error is None:
+    def finish(key: RunKey, status: str | None) -> None:
+        if status is None:
             outcome.ran.append(key)
+        elif status == _TAKEN:
+            outcome.taken.append(key)
         else:
-            outcome.failed[key] = error
+            outcome.failed[key] = status
         if on_done is not None:
-            on_done(key, error)
+            on_done(key, None if status == _TAKEN else status)
 
     if n_jobs == 1:
         for key in todo:

@@ -826,7 +826,9 @@ def _print_run_table(results, name: str, *, rounds: int, budget: int) -> None:
         "    salutary bench --datasets wine_quality pima --protocols paper fair \\\n"
         "        --strategies salutary random margin --seeds 3\n\n"
         "Each finished (dataset, protocol, strategy, seed) run is stored at once as its own "
-        "Parquet file; stop it any time and run the same command again to continue."
+        "Parquet file; stop it any time and run the same command again to continue. Several "
+        "bench processes (also on machines sharing the store folder) may run the same grid: "
+        "each run is claimed before it starts, so none runs twice."
     ),
 )
 def bench(
@@ -904,10 +906,19 @@ def bench(
                 progress.console.print(f"[red]failed[/red] {key}: {error.splitlines()[0]}")
 
         outcome = run_grid(results, keys, n_jobs=jobs, on_done=on_done)
+    taken = f"{len(outcome.taken)} run by another process, " if outcome.taken else ""
     _stdout().print(
         f"{len(outcome.ran)} runs done, {len(outcome.skipped)} already stored, "
-        f"{len(outcome.failed)} failed; store: {store}"
+        f"{taken}{len(outcome.failed)} failed; store: {store}"
     )
+    held = {k: owner for k, owner in results.claimed().items() if k in set(outcome.taken)}
+    if held:
+        owners = ", ".join(sorted(set(held.values())))
+        _stdout().print(
+            f"{len(held)} runs are still claimed by other processes ({owners}); run this "
+            f"command again when they end, or delete their files in {results.claims_path} "
+            "if those processes no longer run"
+        )
     if outcome.failed:
         raise typer.Exit(1)
 
