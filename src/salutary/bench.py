@@ -224,7 +224,19 @@ class ResultStore:
         return cleared
 
     def write(self, key: RunKey, frame: pd.DataFrame) -> Path:
-        """Store one run atomically: a reader sees the whole file or none."""
+        """Store one run atomically: a reader sees the whole file or none.
+
+        Parameters
+        ----------
+        key : RunKey
+        frame : DataFrame
+            The run's rounds, as :func:`run_one` returns them.
+
+        Returns
+        -------
+        Path
+            The run's file.
+        """
         self.path.mkdir(parents=True, exist_ok=True)
         return atomic_write(
             self.path / key.filename, lambda tmp: frame.to_parquet(tmp, index=False)

@@ -323,6 +323,18 @@ def scatter_pool(
 
     Partitions are multiples of the scoring chunk (so the first round needs no rows
     from a neighbouring partition), about 64 MB, and at least two per worker.
+
+    Parameters
+    ----------
+    X : array of shape (n_pool, n_features)
+    client : dask.distributed.Client, optional
+        Workers to persist the array on; without one, a lazy array is returned.
+    rows_per_partition : int, optional
+        Overrides the partition size.
+
+    Returns
+    -------
+    dask.array.Array
     """
     _, da = _dask()
     X = np.asarray(X)
@@ -695,19 +707,46 @@ def label_rounds(
     feature_columns: Sequence[str] | None = None,
     callback: Callable[[LabelRound], None] | None = None,
 ) -> tuple[list[LabelRound], object]:
-    """Salutary labeling with the pool on a cluster; what :class:`SalutaryLabeler` does.
+    """The paper's salutary labeling (first-order top-b) with the pool on a cluster.
 
     Fits ``model`` (cloned) on the labeled rows; each round computes the influence
     factors on the client (they only involve the labeled and validation rows), picks
     the ``budget`` most salutary rows still unlabeled with :func:`select_salutary`,
     fetches those rows, adds them with their salutary labels and refits. With the same
     arguments it picks exactly the rows, labels and scores that
-    ``SalutaryLabeler(model, budget=..., rounds=..., random_state=...)`` picks when the
-    pool rows are its unlabeled rows (same seed derivation, same tie-breaking).
+    ``SalutaryLabeler(model, budget=..., rounds=..., strategy="salutary",
+    random_state=...)`` picks when the pool rows are its unlabeled rows (same seed
+    derivation, same tie-breaking).
+
+    Parameters
+    ----------
+    model : estimator
+        A :class:`~salutary.model.LogisticModel` (or compatible); cloned, not changed.
+    X_labeled, y_labeled : arrays
+        The labeled rows (in the client's process).
+    pool : dask array, dask DataFrame, Parquet path(s) or in-memory array
+        The unlabeled rows; anything :func:`as_dask_array` takes, e.g. from
+        :func:`scatter_pool`.
+    X_val, y_val : arrays
+        The labeled validation set the influence is measured on.
+    budget, rounds : int
+        Rows added per round, and rounds.
+    random_state : int, optional
+        Seeds the tie-breaking.
+    client : dask.distributed.Client, optional
+        Without one, Dask's default scheduler runs the graphs (a ``Client`` created
+        earlier in the process, else the local threads).
+    feature_columns : sequence of str, optional
+        For a DataFrame or Parquet pool: the feature columns, in the model's order.
+    callback : callable, optional
+        Called with each :class:`LabelRound` as it ends (e.g. a progress bar).
 
     Returns
     -------
-    (rounds, model) : list of LabelRound, and the final fitted model
+    rounds : list of LabelRound
+        Per round: pool row indices, salutary labels and scores.
+    model : estimator
+        The final model, fitted on the labeled rows plus every labeled pool row.
     """
     from sklearn.base import clone
     from sklearn.utils.validation import check_random_state

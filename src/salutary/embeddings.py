@@ -331,7 +331,9 @@ class Encoder(Protocol):
     fingerprint: str
     batch_size: int
 
-    def encode(self, batch: Any) -> np.ndarray: ...
+    def encode(self, batch: Any) -> np.ndarray:
+        """Embeddings of one batch of inputs, shape ``(len(batch), dim)``."""
+        ...
 
 
 def _check_batch_size(batch_size: int) -> int:

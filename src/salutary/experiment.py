@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from salutary.loop import PAPER_L2, ActiveLearningResult, run_active_learning
 from salutary.model import LogisticModel
 from salutary.strategies import STRATEGIES, parse_strategy
+from salutary.tabular import atomic_write
 
 __all__ = [
     "DEFAULT_STRATEGIES",
@@ -80,9 +81,26 @@ def paper_split(
 
     The initial set holds at least one sample of every class in the pool; validation
     samples of a class absent from the pool are dropped. ``n_initial`` is capped at a
-    quarter of the pool for small datasets. With
-    ``standardize`` the features are scaled by mean and standard deviation of the
-    training pool (labeled + unlabeled features, no labels), then applied to all parts.
+    quarter of the pool for small datasets.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    y : array of shape (n_samples,)
+    seed : int
+        Seeds every random choice of the split; the same seed gives the same split.
+    n_initial : int, default=300
+        Initial labeled samples.
+    test_size, val_size : float, default=0.2
+        Fractions of the whole dataset held out for testing and labeled validation.
+    standardize : bool, default=True
+        Scale the features by mean and standard deviation of the training pool
+        (labeled + unlabeled features, no labels), then apply that to all parts.
+
+    Returns
+    -------
+    Split
+        Labeled, pool (with its hidden labels), validation and test parts.
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
@@ -126,9 +144,30 @@ def run_split(
 ) -> ActiveLearningResult:
     """Run one strategy on one split with a warm-started ``LogisticModel(l2)``.
 
-    With ``train_on_validation`` (the ``fair`` protocol) the initial labeled set is
-    L ∪ V; influence-based strategies still measure influence on V. ``model``
-    replaces the default model (``l2`` is then ignored).
+    Parameters
+    ----------
+    split : Split
+        From :func:`paper_split`.
+    strategy : str
+        A strategy name or spec (``name:param=value``); oracle strategies are given
+        the true labels of their picks only.
+    seed : int
+        Seeds the strategy's random choices.
+    budget : int
+        Samples added per round.
+    rounds : int
+    l2 : float, default=50
+        Penalty of the default model.
+    train_on_validation : bool, default=False
+        The ``fair`` protocol: the initial labeled set is L ∪ V; influence-based
+        strategies still measure influence on V.
+    model : estimator, optional
+        Replaces the default model (``l2`` is then ignored).
+
+    Returns
+    -------
+    ActiveLearningResult
+        Test accuracy per round (R + 1 values), the picks and the labels given.
     """
     X_lab, y_lab = split.X_labeled, split.y_labeled
     if train_on_validation:
@@ -225,7 +264,20 @@ def run_experiment(
 
 
 def summarize(results: pd.DataFrame, value: str = "accuracy") -> pd.DataFrame:
-    """Mean and standard deviation over seeds, one row per strategy and round."""
+    """Mean and standard deviation over seeds, one row per strategy and round.
+
+    Parameters
+    ----------
+    results : DataFrame
+        Rounds of runs: columns ``strategy``, ``round`` and ``value``.
+    value : str, default="accuracy"
+
+    Returns
+    -------
+    DataFrame
+        Columns ``strategy``, ``round``, ``mean``, ``std`` (0 for a single seed),
+        ``count``.
+    """
     g = results.groupby(["strategy", "round"], sort=False)[value]
     out = g.agg(["mean", "std", "count"]).reset_index()
     out["std"] = out["std"].fillna(0.0)
@@ -235,7 +287,24 @@ def summarize(results: pd.DataFrame, value: str = "accuracy") -> pd.DataFrame:
 def learning_curve_plot(
     results: pd.DataFrame, path: str | Path, *, title: str = "", budget: int | None = None
 ) -> Path:
-    """Mean test accuracy per round with a band of one standard deviation; saves a PNG."""
+    """Mean test accuracy per round with a band of one standard deviation; saves a PNG.
+
+    Solid lines are strategies that use no oracle, dashed ones get true labels.
+
+    Parameters
+    ----------
+    results : DataFrame
+        Rounds of runs: columns ``strategy``, ``seed``, ``round``, ``accuracy``.
+    path : str or Path
+        The image, written atomically (its extension chooses the format).
+    title : str, optional
+    budget : int, optional
+        Samples per round; the x axis then counts samples added instead of rounds.
+
+    Returns
+    -------
+    Path
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -271,7 +340,7 @@ def learning_curve_plot(
         bbox_to_anchor=(1.0, 0.5),
     )
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    try:
+        return atomic_write(path, fig.savefig)
+    finally:
+        plt.close(fig)

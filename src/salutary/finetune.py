@@ -436,7 +436,15 @@ class TextClassifier:
         self, texts: Sequence[str] | Sequence[Sequence[int]], *, batch_size: int = 64,
         callback: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:  # fmt: skip
-        """Class logits of each text, shape ``(n, num_labels)`` (eval mode, no gradients)."""
+        """Class logits of each text, shape ``(n, num_labels)`` (eval mode, no gradients).
+
+        Parameters
+        ----------
+        texts : sequence of str, or of token id lists
+        batch_size : int, default=64
+        callback : callable, optional
+            ``callback(batches_done, n_batches)`` after every batch.
+        """
         import torch
 
         ids = self.token_ids(texts)
@@ -461,7 +469,7 @@ class TextClassifier:
         self, texts: Sequence[str] | Sequence[Sequence[int]], *, batch_size: int = 64,
         callback: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:  # fmt: skip
-        """Predicted class index of each text."""
+        """Predicted class index of each text; parameters as :meth:`logits`."""
         return self.logits(texts, batch_size=batch_size, callback=callback).argmax(axis=1)
 
 

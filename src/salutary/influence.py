@@ -305,6 +305,17 @@ class InfluenceFactors(BaseEstimator):
 
         Entry ``[j, c]`` is the first-order predicted decrease of the summed validation
         cross-entropy when ``(X_pool[j], classes_[c])`` is added with weight 1.
+
+        Parameters
+        ----------
+        X_pool : array of shape (n_pool, n_features)
+            Any number of rows; call it on chunks of a larger pool as they arrive.
+        chunk_size : int, default=4096
+            Rows scored per matrix product (bounds the scratch memory).
+
+        Returns
+        -------
+        ndarray of shape (n_pool, n_classes)
         """
         check_is_fitted(self, "factors_")
         X_pool = _check_pool(X_pool)
@@ -324,6 +335,19 @@ class InfluenceFactors(BaseEstimator):
 
         The label maximizing ``I(x, c) = p^T s - s_c`` is ``argmin_c s_c`` and does not
         depend on ``p``; its score is never negative.
+
+        Parameters
+        ----------
+        X_pool : array of shape (n_pool, n_features)
+        chunk_size : int, default=4096
+            Rows scored per matrix product.
+
+        Returns
+        -------
+        labels : ndarray of int, shape (n_pool,)
+            Indices into ``classes_``.
+        scores : ndarray of shape (n_pool,)
+            The influence of each sample with its salutary label.
         """
         check_is_fitted(self, "factors_")
         X_pool = _check_pool(X_pool)

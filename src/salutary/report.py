@@ -143,9 +143,25 @@ def per_run(results: pd.DataFrame) -> pd.DataFrame:
 def compare(runs: pd.DataFrame, a: str, b: str, metric: str) -> tuple[float, float, int]:
     """Paired comparison of strategies ``a`` and ``b`` over their common seeds.
 
-    ``runs`` holds one dataset and protocol. Returns ``(mean(a - b), p, n_seeds)`` with
-    ``p`` from a two-sided paired t-test (NaN when fewer than two seeds are shared or
-    every difference is zero).
+    Parameters
+    ----------
+    runs : DataFrame
+        Per-run metrics (:func:`per_run`) of one dataset and protocol: columns
+        ``seed``, ``strategy`` and ``metric``.
+    a, b : str
+        The two strategies.
+    metric : str
+        Column compared, e.g. ``"final"`` or ``"aulc"``.
+
+    Returns
+    -------
+    difference : float
+        Mean of ``a - b`` over the seeds both have (NaN if none).
+    p : float
+        Two-sided paired t-test; NaN when fewer than two seeds are shared or every
+        difference is zero, 0 when every difference is the same non-zero value.
+    n_seeds : int
+        Seeds both strategies have.
     """
     wide = runs.pivot_table(index="seed", columns="strategy", values=metric)
     if a not in wide or b not in wide:
@@ -168,6 +184,21 @@ def markdown_table(runs: pd.DataFrame, metric: str, strategies: Sequence[str] | 
 
     The best mean per row is bold; a cell marked ``*`` is significantly below the
     row's best (paired t-test across seeds, p < :data:`ALPHA`).
+
+    Parameters
+    ----------
+    runs : DataFrame
+        Per-run metrics (:func:`per_run`) of one protocol.
+    metric : str
+        Column shown, e.g. ``"final"`` or ``"aulc"``.
+    strategies : sequence of str, optional
+        Columns, in order; default: every strategy present, in the registry's order.
+        A dataset without a strategy shows ``–``.
+
+    Returns
+    -------
+    str
+        A Markdown table, one row per dataset.
     """
     if strategies is None:
         strategies = [s for s in STRATEGIES if s in set(runs["strategy"])]
@@ -201,6 +232,22 @@ def outcomes(runs: pd.DataFrame, metric: str = "final", method: str = METHOD) ->
     highest mean. ``win``/``loss``: the paired t-test across seeds is significant and the
     method is above/below; otherwise ``tie``. The same comparison against ``random`` is
     in ``vs_random``/``p_random``/``outcome_random``.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        Per-run metrics (:func:`per_run`) of one protocol.
+    metric : str, default="final"
+        Column compared.
+    method : str, default="salutary"
+        The strategy judged; datasets without it are left out.
+
+    Returns
+    -------
+    DataFrame
+        One row per dataset: ``dataset``, ``method_mean``, ``best_baseline``,
+        ``baseline_mean``, ``difference``, ``p``, ``seeds``, ``outcome``, ``vs_random``,
+        ``p_random``, ``outcome_random``.
     """
     rows = []
     for dataset, part in runs.groupby("dataset", sort=True):
@@ -360,12 +407,26 @@ def ablation_table(
     runs: pd.DataFrame, reference: str = "salutary-newton", metric: str = "final"
 ) -> str:
     """Strategy specs (``name:param=value``, see :func:`salutary.strategies.parse_strategy`)
-    against ``reference`` on one protocol; empty if there are none.
+    against ``reference`` on one protocol.
 
     Columns: the paper's method (if present), each spec, then ``reference``. A cell is
     the mean over seeds and, in brackets, the mean paired difference to ``reference``
     (``*``: paired t-test p < :data:`ALPHA`). The last row counts wins, ties and losses
     against ``reference``.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        Per-run metrics (:func:`per_run`) of one protocol.
+    reference : str, default="salutary-newton"
+        The strategy every spec is compared with.
+    metric : str, default="final"
+        Column compared.
+
+    Returns
+    -------
+    str
+        A Markdown table; empty if there is no spec or no ``reference`` run.
     """
     from salutary.experiment import _strategy_rank
 
@@ -483,7 +544,21 @@ def write_report(
 ) -> Path:
     """Write ``REPORT.md`` (and learning-curve PNGs) for every protocol in ``results``.
 
-    Returns the path of the Markdown file.
+    Parameters
+    ----------
+    results : DataFrame
+        Every round of every run, as :meth:`salutary.bench.ResultStore.load` returns.
+    out_dir : str or Path
+        Folder for ``REPORT.md`` and the plots (created if missing).
+    plots : bool, default=True
+        Also write ``curve_<protocol>_<dataset>.png``.
+    title : str, optional
+        First heading; default ``Benchmark report``.
+
+    Returns
+    -------
+    Path
+        The Markdown file.
     """
     from salutary.experiment import learning_curve_plot
 

@@ -72,7 +72,21 @@ class Selection:
 
 
 def top_k(scores: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices of the ``k`` largest scores, best first; ties broken at random by ``rng``."""
+    """Indices of the ``k`` largest scores, best first; ties broken at random by ``rng``.
+
+    Parameters
+    ----------
+    scores : array of shape (n,)
+    k : int
+        How many; at most ``n`` are returned.
+    rng : numpy.random.Generator
+        Orders equal scores.
+
+    Returns
+    -------
+    ndarray of int
+        ``min(k, n)`` indices into ``scores``.
+    """
     scores = np.asarray(scores, dtype=np.float64)
     k = min(int(k), scores.shape[0])
     tiebreak = rng.permutation(scores.shape[0])
@@ -156,6 +170,8 @@ class RandomSampling(Strategy):
 
 class _UncertaintySampling(Strategy):
     def uncertainty(self, proba: np.ndarray) -> np.ndarray:
+        """Per-sample uncertainty from predicted probabilities ``(n, n_classes)``; larger
+        is picked first."""
         raise NotImplementedError
 
     def select(self, model, X_train, y_train, X_pool, budget, *, rng, **_):

@@ -91,7 +91,19 @@ def _list(values: Sequence[object], limit: int = 10) -> str:
 
 
 def file_format(path: str | os.PathLike[str], role: str = "") -> str:
-    """``"csv"`` or ``"parquet"`` from the file's extension; :class:`InputError` otherwise."""
+    """``"csv"`` or ``"parquet"`` from the file's extension.
+
+    Parameters
+    ----------
+    path : str or path-like
+    role : str, optional
+        Named in the error (``"labeled"``, ``"output"``, ...).
+
+    Raises
+    ------
+    InputError
+        The extension is not ``.csv``, ``.parquet`` or ``.pq``.
+    """
     suffix = Path(path).suffix.lower()
     try:
         return SUPPORTED_EXTENSIONS[suffix]
@@ -232,6 +244,17 @@ def _read_parquet(path: Path, name: str) -> pd.DataFrame:
 
 def read_table(path: str | os.PathLike[str], role: str = "") -> Table:
     """Read a CSV or Parquet file (chosen by extension) into a :class:`Table`.
+
+    Parameters
+    ----------
+    path : str or path-like
+    role : str, optional
+        Named in errors (``"labeled"``, ``"unlabeled"``, ``"validation"``).
+
+    Returns
+    -------
+    Table
+        The frame, plus what error messages need (file name, CSV line numbers).
 
     Raises
     ------
@@ -605,7 +628,21 @@ def _categories(table: Table, col: str, c: _Column) -> np.ndarray:
 
 
 def check_budget(budget: int, rounds: int, pool: Table | int, name: str = "") -> None:
-    """:class:`InputError` unless ``budget x rounds`` rows fit in the pool."""
+    """Check that ``budget x rounds`` rows fit in the pool.
+
+    Parameters
+    ----------
+    budget, rounds : int
+        Both at least 1.
+    pool : Table or int
+        The unlabeled table, or its number of rows.
+    name : str, optional
+        Names the pool in the error when ``pool`` is a number.
+
+    Raises
+    ------
+    InputError
+    """
     n = len(pool) if isinstance(pool, Table) else int(pool)
     where = pool.name if isinstance(pool, Table) else (name or "the pool")
     if budget < 1 or rounds < 1:
@@ -626,6 +663,18 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) 
     The temporary name keeps ``path``'s extension (writers that infer the format from it
     keep working). An existing ``path`` is replaced only if ``write`` succeeds; on any
     failure the temporary file is removed and the exception propagates.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The final file.
+    write : callable
+        ``write(tmp_path)`` writes the whole file.
+
+    Returns
+    -------
+    Path
+        ``path``.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.tmp{path.suffix}")
@@ -651,7 +700,18 @@ def check_output(path: str | os.PathLike[str]) -> str:
 
 
 def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write ``frame`` as CSV or Parquet (by extension), atomically; no index."""
+    """Write ``frame`` as CSV or Parquet (by extension), atomically; no index.
+
+    Parameters
+    ----------
+    frame : DataFrame
+    path : str or path-like
+        ``.csv``, ``.parquet`` or ``.pq``.
+
+    Returns
+    -------
+    Path
+    """
     kind = file_format(path, "output")
 
     def write(tmp: Path) -> None:
