@@ -26,6 +26,7 @@ from salutary.strategies import (
     SalutaryOracle,
     SelfTraining,
     Strategy,
+    ValidationTeacher,
     top_k,
 )
 
@@ -193,6 +194,42 @@ class TestSelfTraining(StrategyTemplate):
         np.testing.assert_array_equal(
             sel.labels, round_data["model"].classes_[proba[sel.indices].argmax(axis=1)]
         )
+
+
+class TestValidationTeacher(StrategyTemplate):
+    strategy_class = ValidationTeacher
+
+    def test_teacher_is_fit_on_training_plus_validation_labels(self, round_data):
+        d = round_data
+        # Oracle: a teacher fit from scratch on L ∪ V, not warm started.
+        teacher = LogisticModel(l2=5.0).fit(
+            np.vstack([d["X_train"], d["X_val"]]), np.concatenate([d["y_train"], d["y_val"]])
+        )
+        proba = teacher.predict_proba(d["X_pool"])
+        sel = _select(self.make(), d, 10, seed=0)
+        np.testing.assert_array_equal(sel.indices, np.argsort(-proba.max(axis=1))[:10])
+        np.testing.assert_array_equal(sel.labels, proba[sel.indices].argmax(axis=1))
+        np.testing.assert_allclose(sel.scores, proba.max(axis=1)[sel.indices], rtol=1e-8)
+        # The teacher knows more than the model: it must pick differently here.
+        own = _proba(d).max(axis=1)
+        assert set(sel.indices) != set(np.argsort(-own)[:10])
+
+    def test_is_self_training_when_validation_rows_are_training_rows(self, round_data):
+        # fair protocol: V is already in the training set, nothing is added twice.
+        d = round_data
+        X_lv = np.vstack([d["X_train"], d["X_val"]])
+        y_lv = np.concatenate([d["y_train"], d["y_val"]])
+        model = LogisticModel(l2=5.0).fit(X_lv, y_lv)
+        fair = dict(d, model=model, X_train=X_lv, y_train=y_lv)
+        a, b = _select(self.make(), fair, 10, seed=2), _select(SelfTraining(), fair, 10, seed=2)
+        np.testing.assert_array_equal(a.indices, b.indices)
+        np.testing.assert_array_equal(a.labels, b.labels)
+
+    def test_needs_a_validation_set(self, round_data):
+        d = round_data
+        with pytest.raises(ValueError, match="needs a labeled validation set"):
+            self.make().select(d["model"], d["X_train"], d["y_train"], d["X_pool"], 5,
+                               rng=np.random.default_rng(0))  # fmt: skip
 
 
 def _gradient_embedding(d):

@@ -180,6 +180,7 @@ class LabelStrategy(str, Enum):
     salutary_newton = "salutary-newton"
     salutary = "salutary"
     self_training = "self-training"
+    val_teacher = "val-teacher"
 
 
 def _label_strategy(spec: str) -> str:
@@ -287,7 +288,9 @@ def label(
             metavar="NAME[:PARAM=VALUE...]",
             help="salutary-newton (batch-aware, second-order; the default), salutary (the "
             "paper's first-order top-b; the only one --engine dask runs, and its default) "
-            "or self-training; parameters after the name, e.g. salutary-newton:abstain=True.",
+            "self-training or val-teacher (self-training with a teacher that also learns the "
+            "validation labels); parameters after the name, e.g. "
+            "salutary-newton:abstain=True.",
             show_default=False,
         ),
     ] = None,

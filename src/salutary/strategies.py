@@ -38,6 +38,7 @@ __all__ = [
     "Selection",
     "SelfTraining",
     "Strategy",
+    "ValidationTeacher",
     "get_strategy",
     "label_margin",
     "parse_strategy",
@@ -804,6 +805,62 @@ class SelfTraining(Strategy):
         return Selection(indices=idx, scores=conf[idx], labels=model.classes_[proba[idx].argmax(1)])
 
 
+class ValidationTeacher(Strategy):
+    """Self-training with a teacher that also learns from the validation labels.
+
+    No oracle. The control for salutary labeling: it is given the same labeled
+    validation set, but uses no influence function. A copy of the model, the teacher, is
+    fit on the training rows plus the validation rows not already among them (warm
+    started from the model); the pool samples the teacher is most confident about are
+    added with the teacher's predicted labels. The model itself never trains on the
+    validation rows. It asks whether salutary labeling gains anything over simply
+    passing the validation labels on to the pool. Under the ``fair`` protocol, where the
+    validation rows are already training rows, it is :class:`SelfTraining`.
+    """
+
+    requires_oracle = False
+    uses_validation = True
+    name = "val-teacher"
+
+    def select(
+        self, model, X_train, y_train, X_pool, budget, *, X_val=None, y_val=None,
+        sample_weight=None, rng, **_,
+    ):  # fmt: skip
+        if X_val is None or y_val is None:
+            raise ValueError(f"strategy {self.name!r} needs a labeled validation set")
+        y_val = np.asarray(y_val)
+        # Validation rows of a class the model does not know would add a class to it.
+        extra = ~_rows_in(X_val, X_train) & np.isin(y_val, model.classes_)
+        teacher = model
+        if extra.any():
+            w = None
+            if sample_weight is not None:
+                w = np.concatenate([sample_weight, np.ones(int(extra.sum()))])
+            teacher = _warm_clone(model).fit(
+                np.vstack([X_train, X_val[extra]]),
+                np.concatenate([y_train, y_val[extra]]),
+                sample_weight=w,
+            )
+        proba = teacher.predict_proba(X_pool)
+        conf = proba.max(axis=1)
+        idx = top_k(conf, budget, rng)
+        labels = teacher.classes_[proba[idx].argmax(axis=1)]
+        return Selection(indices=idx, scores=conf[idx], labels=labels)
+
+
+def _warm_clone(model):
+    """An unfitted copy of ``model`` that starts its next fit from ``model``'s optimum."""
+    from sklearn.base import clone
+
+    fresh = clone(model)
+    if "warm_start" in fresh.get_params() and hasattr(model, "coef_"):
+        fresh.set_params(warm_start=True)
+        fresh.classes_, fresh.coef_, fresh.intercept_ = (
+            model.classes_, model.coef_, model.intercept_,
+        )  # fmt: skip
+    return fresh
+
+
 def _augment(X: np.ndarray) -> np.ndarray:
     return np.hstack([X, np.ones((X.shape[0], 1), dtype=X.dtype)])
 
@@ -975,18 +1032,6 @@ class CrossFitSalutary(SalutaryLabeling):
         super().__init__(solver=solver, tol=tol)
         self.n_folds = n_folds
 
-    def _fold_model(self, model):
-        from sklearn.base import clone
-
-        fold = clone(model)
-        if "warm_start" in fold.get_params() and hasattr(model, "coef_"):
-            # Start each fold from the full model's optimum: a few Newton steps suffice.
-            fold.set_params(warm_start=True)
-            fold.classes_, fold.coef_, fold.intercept_ = (
-                model.classes_, model.coef_, model.intercept_,
-            )  # fmt: skip
-        return fold
-
     def select(
         self, model, X_train, y_train, X_pool, budget, *, X_val=None, y_val=None,
         sample_weight=None, trusted=None, rng, **_,
@@ -1014,7 +1059,8 @@ class CrossFitSalutary(SalutaryLabeling):
         for train_idx, val_idx in splits:
             X_fit = np.vstack([X_true[train_idx], X_own])
             y_fit = np.concatenate([y_true[train_idx], y_own])
-            fold_model = self._fold_model(model).fit(X_fit, y_fit)
+            # Each fold starts from the full model's optimum: a few Newton steps suffice.
+            fold_model = _warm_clone(model).fit(X_fit, y_fit)
             keep = np.isin(y_true[val_idx], fold_model.classes_)
             factors = self._factors(
                 fold_model, X_fit, X_true[val_idx][keep], y_true[val_idx][keep], None
@@ -1034,6 +1080,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
         NewtonGreedySalutary,
         CrossFitSalutary,
         SelfTraining,
+        ValidationTeacher,
         SalutaryOracle,
         SalutaryHybrid,
         RandomSampling,
