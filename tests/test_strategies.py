@@ -225,11 +225,27 @@ class TestValidationTeacher(StrategyTemplate):
         np.testing.assert_array_equal(a.indices, b.indices)
         np.testing.assert_array_equal(a.labels, b.labels)
 
-    def test_needs_a_validation_set(self, round_data):
+    def test_margin_picks_what_margin_sampling_picks_with_the_teachers_labels(self, round_data):
+        d = round_data
+        teacher = LogisticModel(l2=5.0).fit(
+            np.vstack([d["X_train"], d["X_val"]]), np.concatenate([d["y_train"], d["y_val"]])
+        )
+        sel = _select(ValidationTeacher(pick="margin"), d, 10, seed=4)
+        margin = _select(MarginSampling(), d, 10, seed=4)
+        np.testing.assert_array_equal(sel.indices, margin.indices)
+        np.testing.assert_array_equal(
+            sel.labels, teacher.predict_proba(d["X_pool"][sel.indices]).argmax(axis=1)
+        )
+        # The teacher disagrees with the model on some of these uncertain samples.
+        assert np.any(sel.labels != d["model"].predict(d["X_pool"][sel.indices]))
+
+    def test_bad_input(self, round_data):
         d = round_data
         with pytest.raises(ValueError, match="needs a labeled validation set"):
             self.make().select(d["model"], d["X_train"], d["y_train"], d["X_pool"], 5,
                                rng=np.random.default_rng(0))  # fmt: skip
+        with pytest.raises(ValueError, match="pick must be"):
+            _select(ValidationTeacher(pick="entropy"), d, 5, seed=0)
 
 
 def _gradient_embedding(d):

@@ -811,21 +811,33 @@ class ValidationTeacher(Strategy):
     No oracle. The control for salutary labeling: it is given the same labeled
     validation set, but uses no influence function. A copy of the model, the teacher, is
     fit on the training rows plus the validation rows not already among them (warm
-    started from the model); the pool samples the teacher is most confident about are
-    added with the teacher's predicted labels. The model itself never trains on the
-    validation rows. It asks whether salutary labeling gains anything over simply
-    passing the validation labels on to the pool. Under the ``fair`` protocol, where the
-    validation rows are already training rows, it is :class:`SelfTraining`.
+    started from the model); the pool samples the teacher is most confident about
+    (``pick="confident"``), or those the model itself is least sure of (``"margin"``,
+    smallest gap between its two most probable classes: margin sampling with the
+    teacher as the oracle), are added with the teacher's predicted labels. The model
+    itself never trains on the validation rows. It asks whether salutary labeling gains
+    anything over simply passing the validation labels on to the pool. Under the
+    ``fair`` protocol, where the validation rows are already training rows, it labels
+    with the model's own predictions (with ``"confident"``, it is :class:`SelfTraining`).
+
+    Parameters
+    ----------
+    pick : {"confident", "margin"}, default="confident"
     """
 
     requires_oracle = False
     uses_validation = True
     name = "val-teacher"
 
+    def __init__(self, pick: str = "confident") -> None:
+        self.pick = pick
+
     def select(
         self, model, X_train, y_train, X_pool, budget, *, X_val=None, y_val=None,
         sample_weight=None, rng, **_,
     ):  # fmt: skip
+        if self.pick not in ("confident", "margin"):
+            raise ValueError(f"pick must be 'confident' or 'margin', got {self.pick!r}")
         if X_val is None or y_val is None:
             raise ValueError(f"strategy {self.name!r} needs a labeled validation set")
         y_val = np.asarray(y_val)
@@ -842,10 +854,14 @@ class ValidationTeacher(Strategy):
                 sample_weight=w,
             )
         proba = teacher.predict_proba(X_pool)
-        conf = proba.max(axis=1)
-        idx = top_k(conf, budget, rng)
+        if self.pick == "confident":
+            score = proba.max(axis=1)
+        else:
+            top2 = np.partition(model.predict_proba(X_pool), -2, axis=1)[:, -2:]
+            score = top2[:, 0] - top2[:, 1]  # minus the model's margin
+        idx = top_k(score, budget, rng)
         labels = teacher.classes_[proba[idx].argmax(axis=1)]
-        return Selection(indices=idx, scores=conf[idx], labels=labels)
+        return Selection(indices=idx, scores=score[idx], labels=labels)
 
 
 def _warm_clone(model):
