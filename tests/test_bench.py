@@ -313,6 +313,22 @@ def test_ablation_table_compares_specs_with_the_reference():
     assert ablation_table(per_run(store), metric="final") == ""  # no specs, no table
 
 
+def test_specs_of_baselines_are_baselines_and_stay_out_of_the_ablation_table():
+    # "margin" renamed to a spec of val-teacher (oracle-free, not a salutary strategy), and
+    # "random" to a salutary-newton spec: the first is a baseline, the second an ablation.
+    ren = {"margin": "val-teacher:pick=margin", "random": "salutary-newton:steps=1"}
+    runs = per_run(_hand_made_store().replace({"strategy": ren}))
+    out = outcomes(runs).set_index("dataset")
+    assert out.loc["B", "best_baseline"] == "val-teacher:pick=margin"
+    assert out.loc["B", "outcome"] == "loss"
+    header = markdown_table(runs, "final").splitlines()[0]
+    assert header == "| dataset | salutary | val-teacher:pick=margin |"
+    with_reference = pd.concat([runs, runs[runs.strategy == "salutary"].assign(
+        strategy="salutary-newton")])  # fmt: skip
+    table = ablation_table(with_reference, metric="final").splitlines()
+    assert table[0] == "| dataset | `salutary` | `salutary-newton:steps=1` | `salutary-newton` |"
+
+
 def test_write_report(tmp_path):
     path = write_report(_hand_made_store(), tmp_path)
     text = path.read_text()

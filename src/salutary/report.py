@@ -35,8 +35,21 @@ HYBRID = SalutaryHybrid.name
 
 
 def _is_variant(strategy: str) -> bool:
-    """Salutary variants and ablations (``name:param=value`` specs) are not baselines."""
-    return strategy.startswith("salutary") or ":" in strategy
+    """Salutary strategies and their specs are not baselines; any other spec is."""
+    return strategy.split(":")[0].startswith("salutary")
+
+
+def _is_ablation(strategy: str) -> bool:
+    """A spec (``name:param=value``) of a salutary strategy: shown in the ablation table."""
+    return ":" in strategy and _is_variant(strategy)
+
+
+def _columns(present: set[str]) -> list[str]:
+    """Registered strategies and specs of baselines, each spec after its base strategy."""
+    from salutary.experiment import _strategy_rank
+
+    shown = [s for s in present if s in STRATEGIES or (":" in s and not _is_ablation(s))]
+    return sorted(shown, key=_strategy_rank)
 
 
 def _aulc(acc: np.ndarray) -> float:
@@ -201,7 +214,7 @@ def markdown_table(runs: pd.DataFrame, metric: str, strategies: Sequence[str] | 
         A Markdown table, one row per dataset.
     """
     if strategies is None:
-        strategies = [s for s in STRATEGIES if s in set(runs["strategy"])]
+        strategies = _columns(set(runs["strategy"]))
     header = "| dataset | " + " | ".join(strategies) + " |"
     lines = [header, "|---|" + "---:|" * len(strategies)]
     for dataset, part in runs.groupby("dataset", sort=True):
@@ -431,7 +444,7 @@ def ablation_table(
     from salutary.experiment import _strategy_rank
 
     present = set(runs["strategy"])
-    specs = sorted((s for s in present if ":" in s), key=_strategy_rank)
+    specs = sorted((s for s in present if _is_ablation(s)), key=_strategy_rank)
     if not specs or reference not in present:
         return ""
     columns = [s for s in (METHOD,) if s in present] + specs
@@ -466,7 +479,7 @@ def _verdict(diff: float, p: float) -> str:
 
 
 def _agreement_table(results: pd.DataFrame) -> str:
-    free = [s for s, c in STRATEGIES.items() if not c.requires_oracle]
+    free = [s for s in _columns(set(results["strategy"])) if _oracle_kind(s) == 0.0]
     part = results[results["strategy"].isin(free) & (results["round"] > 0)]
     if part.empty:
         return "_no oracle-free runs_"
@@ -483,7 +496,7 @@ def _agreement_table(results: pd.DataFrame) -> str:
 
 
 def _time_table(runs: pd.DataFrame) -> str:
-    strategies = [s for s in STRATEGIES if s in set(runs["strategy"])]
+    strategies = _columns(set(runs["strategy"]))
     tab = runs.pivot_table(index="dataset", columns="strategy", values="seconds", aggfunc="mean")
     lines = ["| dataset | " + " | ".join(strategies) + " |"]
     lines.append("|---|" + "---:|" * len(strategies))
@@ -606,8 +619,8 @@ def write_report(
         parts.append(_agreement_table(prot_results))
         if plots:
             parts += ["", "### Learning curves", ""]
-            # Ablation variants stay out of the plots: one line per registered strategy.
-            plotted = prot_results[~prot_results["strategy"].str.contains(":", regex=False)]
+            # Ablation variants stay out of the plots (they have their own table).
+            plotted = prot_results[~prot_results["strategy"].map(_is_ablation)]
             for dataset, part in plotted.groupby("dataset", sort=True):
                 name = f"curve_{protocol}_{dataset}.png"
                 budget = int(part["budget"].iloc[0]) if "budget" in part else None
