@@ -914,7 +914,8 @@ def bench(
         f"{len(outcome.ran)} runs done, {len(outcome.skipped)} already stored, "
         f"{taken}{len(outcome.failed)} failed; store: {store}"
     )
-    held = {k: owner for k, owner in results.claimed().items() if k in set(outcome.taken)}
+    taken_keys = set(outcome.taken)
+    held = {k: owner for k, owner in results.claimed().items() if k in taken_keys}
     if held:
         owners = ", ".join(sorted(set(held.values())))
         _stdout().print(

@@ -856,9 +856,8 @@ class ValidationTeacher(Strategy):
         proba = teacher.predict_proba(X_pool)
         if self.pick == "confident":
             score = proba.max(axis=1)
-        else:
-            top2 = np.partition(model.predict_proba(X_pool), -2, axis=1)[:, -2:]
-            score = top2[:, 0] - top2[:, 1]  # minus the model's margin
+        else:  # the model's own uncertainty, as margin sampling measures it
+            score = MarginSampling().uncertainty(model.predict_proba(X_pool))
         idx = top_k(score, budget, rng)
         labels = teacher.classes_[proba[idx].argmax(axis=1)]
         return Selection(indices=idx, scores=score[idx], labels=labels)
