@@ -287,7 +287,7 @@ def label(
             "-s",
             metavar="NAME[:PARAM=VALUE...]",
             help="salutary-newton (batch-aware, second-order; the default), salutary (the "
-            "paper's first-order top-b; the only one --engine dask runs, and its default) "
+            "paper's first-order top-b; the only one --engine dask runs, and its default), "
             "self-training or val-teacher (self-training with a teacher that also learns the "
             "validation labels); parameters after the name, e.g. "
             "salutary-newton:abstain=True.",
