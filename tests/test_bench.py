@@ -329,11 +329,18 @@ def test_specs_of_baselines_are_baselines_and_stay_out_of_the_ablation_table():
     assert table[0] == "| dataset | `salutary` | `salutary-newton:steps=1` | `salutary-newton` |"
 
 
+def test_outcome_counts_are_worded_by_number():
+    from salutary.report import _tally
+
+    assert _tally(pd.Series({"win": 2, "loss": 1})) == "2 wins, 0 ties, 1 loss"
+    assert _tally(pd.Series({"tie": 1, "loss": 3})) == "0 wins, 1 tie, 3 losses"
+
+
 def test_write_report(tmp_path):
     path = write_report(_hand_made_store(), tmp_path)
     text = path.read_text()
-    assert "1 wins, 1 ties, 1 losses over 3 datasets" in text
-    assert "Against `random`: 1 wins, 1 ties, 1 losses" in text
+    assert "1 win, 1 tie, 1 loss over 3 datasets" in text
+    assert "Against `random`: 1 win, 1 tie, 1 loss" in text
     assert (tmp_path / "curve_paper_A.png").stat().st_size > 1000
 
 

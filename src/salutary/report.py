@@ -511,16 +511,23 @@ def _p(p: float) -> str:
     return "–" if p != p else f"{p:.3f}"
 
 
+def _tally(counts: pd.Series) -> str:
+    """'2 wins, 1 tie, 0 losses' from value counts of win/tie/loss."""
+    words = (("win", "wins"), ("tie", "ties"), ("loss", "losses"))
+    return ", ".join(
+        f"{n} {one if n == 1 else many}" for (one, many), n in
+        ((w, int(counts.get(w[0], 0))) for w in words)
+    )  # fmt: skip
+
+
 def _outcome_section(out_tab: pd.DataFrame, method: str) -> list[str]:
     if out_tab.empty:
         return []
     counts = out_tab["outcome"].value_counts()
     rc = out_tab["outcome_random"].value_counts()
     lines = [
-        f"**`{method}` vs the best baseline (final accuracy):** {counts.get('win', 0)} wins, "
-        f"{counts.get('tie', 0)} ties, {counts.get('loss', 0)} losses over {len(out_tab)} "
-        f"datasets. Against `random`: {rc.get('win', 0)} wins, {rc.get('tie', 0)} ties, "
-        f"{rc.get('loss', 0)} losses.",
+        f"**`{method}` vs the best baseline (final accuracy):** {_tally(counts)} over "
+        f"{len(out_tab)} datasets. Against `random`: {_tally(rc)}.",
         "",
         f"| dataset | {method} | best baseline | its mean | Δ | p | outcome | Δ vs random "
         "| p | outcome |",
