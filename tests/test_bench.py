@@ -268,6 +268,16 @@ def test_per_run_metrics():
     assert r.gain == pytest.approx(0.05)
 
 
+def test_per_run_does_not_depend_on_row_order():
+    """Stores read in another file order give the same rows in the same order."""
+    frame = _hand_made_store()
+    runs = per_run(frame)
+    shuffled = per_run(frame.sample(frac=1.0, random_state=3).reset_index(drop=True))
+    pd.testing.assert_frame_equal(shuffled, runs)
+    keys = ["protocol", "dataset", "strategy", "seed"]
+    assert list(runs[keys].itertuples(index=False)) == sorted(runs[keys].itertuples(index=False))
+
+
 def test_paired_test_matches_textbook_formula():
     runs = per_run(_hand_made_store())
     a = runs[runs.dataset == "A"]

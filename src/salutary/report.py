@@ -123,7 +123,7 @@ def with_n_true(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def per_run(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per (protocol, dataset, strategy, seed) with summary metrics.
+    """One row per (protocol, dataset, strategy, seed) with summary metrics, sorted by key.
 
     Columns: ``initial`` (accuracy before labeling), ``final``, ``aulc`` (normalized area
     under the accuracy curve over rounds), ``gain`` (final - initial), ``agreement``
@@ -134,7 +134,10 @@ def per_run(results: pd.DataFrame) -> pd.DataFrame:
     keys = ["protocol", "dataset", "strategy", "seed"]
     rows = []
     results = with_n_true(results)
-    for key, run in results.sort_values("round").groupby(keys, sort=False):
+    # A stable sort by key makes the rows (and every mean over them) independent of the
+    # order the store's files were read in.
+    ordered = results.sort_values([*keys, "round"], kind="stable")
+    for key, run in ordered.groupby(keys, sort=False):
         acc = run["accuracy"].to_numpy()
         later = run[run["round"] > 0]
         rows.append(
