@@ -15,7 +15,15 @@ from sklearn.datasets import load_breast_cancer
 
 from salutary.bench import PROTOCOLS, ResultStore, RunKey, grid, run_grid, run_one
 from salutary.model import LogisticModel
-from salutary.report import ablation_table, compare, markdown_table, outcomes, per_run, write_report
+from salutary.report import (
+    ablation_table,
+    compare,
+    complete_groups,
+    markdown_table,
+    outcomes,
+    per_run,
+    write_report,
+)
 
 KEYS = grid(["breast_cancer"], ["paper"], ["random", "salutary", "margin"], [0, 1])
 VOLATILE = ["seconds", "run_seconds"]
@@ -278,6 +286,20 @@ def test_per_run_does_not_depend_on_row_order():
     assert list(runs[keys].itertuples(index=False)) == sorted(runs[keys].itertuples(index=False))
 
 
+def test_complete_groups_leaves_out_strategies_with_fewer_seeds():
+    frame = _hand_made_store()
+    short = (frame.dataset == "A") & (frame.strategy == "margin") & (frame.seed >= 3)
+    kept, left_out = complete_groups(frame[~short], min_seeds=5)
+    assert left_out.to_dict("records") == [
+        dict(protocol="paper", dataset="A", strategy="margin", seeds=3)
+    ]
+    assert not ((kept.dataset == "A") & (kept.strategy == "margin")).any()
+    rest = frame[~((frame.dataset == "A") & (frame.strategy == "margin"))]
+    pd.testing.assert_frame_equal(kept, rest.reset_index(drop=True))
+    same, none = complete_groups(frame, min_seeds=5)
+    assert none.empty and same is frame
+
+
 def test_paired_test_matches_textbook_formula():
     runs = per_run(_hand_made_store())
     a = runs[runs.dataset == "A"]
@@ -370,7 +392,7 @@ def test_cli_bench_resumes_and_report_writes(tmp_path):
     assert "0 runs done, 2 already stored" in again.output
     rep = runner.invoke(app, ["report", "--store", store, "--output", out])
     assert rep.exit_code == 0, rep.output
-    assert "## Protocol `paper` (1 seeds)" in (tmp_path / "results" / "REPORT.md").read_text()
+    assert "## Protocol `paper` (1 seed)" in (tmp_path / "results" / "REPORT.md").read_text()
     assert len(pd.read_csv(tmp_path / "results" / "runs.csv")) == 2
     bad = runner.invoke(app, ["bench", "-d", "nope", "--store", store])
     assert bad.exit_code == 2 and "unknown dataset 'nope'" in bad.output
@@ -382,8 +404,18 @@ def test_cli_bench_resumes_and_report_writes(tmp_path):
     shared = runner.invoke(app, [*args[:6], "margin", *args[6:]])
     assert shared.exit_code == 0, shared.output
     assert "0 runs done, 2 already stored, 1 run by another process, 0 failed" in shared.output
-    assert "1 runs are still claimed by other processes (another-machine 7)" in shared.output
+    assert "1 run still claimed by other processes (another-machine 7)" in shared.output
     assert held not in ResultStore(store).done()
+    # A second seed of random only: --min-seeds 2 reports random and says what it left out.
+    more = runner.invoke(app, [*args[:6], "random", "-n", "2", "--store", store])
+    assert "1 run done, 1 already stored" in more.output, more.output
+    part = runner.invoke(app, ["report", "--store", store, "--output", out, "--min-seeds", "2"])
+    assert part.exit_code == 0, part.output
+    assert "left out: breast_cancer / paper / salutary (1 of 2 seeds)" in part.output
+    runs = pd.read_csv(tmp_path / "results" / "runs.csv")
+    assert runs[["strategy", "seed"]].values.tolist() == [["random", 0], ["random", 1]]
+    none = runner.invoke(app, ["report", "--store", store, "--output", out, "--min-seeds", "3"])
+    assert none.exit_code == 2 and "has 3 seeds" in none.output
 
 
 # ------------------------------------------------------------- accuracy per true label

@@ -127,6 +127,11 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _n(count: int, noun: str) -> str:
+    """'1 run', '2 runs'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _positive(value: float) -> float:
     if not (value > 0 and math.isfinite(value)):
         raise typer.BadParameter(f"must be a positive number, got {value}")
@@ -909,9 +914,9 @@ def bench(
                 progress.console.print(f"[red]failed[/red] {key}: {error.splitlines()[0]}")
 
         outcome = run_grid(results, keys, n_jobs=jobs, on_done=on_done)
-    taken = f"{len(outcome.taken)} run by another process, " if outcome.taken else ""
+    taken = f"{_n(len(outcome.taken), 'run')} by another process, " if outcome.taken else ""
     _stdout().print(
-        f"{len(outcome.ran)} runs done, {len(outcome.skipped)} already stored, "
+        f"{_n(len(outcome.ran), 'run')} done, {len(outcome.skipped)} already stored, "
         f"{taken}{len(outcome.failed)} failed; store: {store}"
     )
     taken_keys = set(outcome.taken)
@@ -919,7 +924,7 @@ def bench(
     if held:
         owners = ", ".join(sorted(set(held.values())))
         _stdout().print(
-            f"{len(held)} runs are still claimed by other processes ({owners}); run this "
+            f"{_n(len(held), 'run')} still claimed by other processes ({owners}); run this "
             f"command again when they end, or delete their files in {results.claims_path} "
             "if those processes no longer run"
         )
@@ -928,7 +933,8 @@ def bench(
 
 
 @app.command(
-    epilog="Examples:\n\n    salutary report\n    salutary report --store runs/ --output out/",
+    epilog="Examples:\n\n    salutary report\n    salutary report --store runs/ --output out/"
+    "\n\n    salutary report --min-seeds 10",
 )
 def report(
     store: Annotated[
@@ -937,15 +943,32 @@ def report(
     output: Annotated[
         str, typer.Option("--output", "-o", metavar="DIR", help="Where the report goes.")
     ] = "benchmarks/results",
+    min_seeds: Annotated[
+        int,
+        typer.Option(
+            "--min-seeds",
+            min=1,
+            help="Leave out every (protocol, dataset, strategy) with fewer seeds stored, "
+            "e.g. the unfinished part of a grid that is still running.",
+        ),
+    ] = 1,
 ) -> None:
     """Write REPORT.md, learning curves, per-run metrics (runs.csv) and every round of every
     run (results.parquet, which `salutary bench --from` can resume from) from a store."""
     from salutary.bench import ResultStore
-    from salutary.report import per_run, write_report
+    from salutary.report import complete_groups, per_run, write_report
 
     results = ResultStore(store).load()
     if results.empty:
         raise _fail(f"no results in store {store!r}; run `salutary bench` first")
+    results, short = complete_groups(results, min_seeds)
+    for g in short.itertuples(index=False):
+        typer.echo(
+            f"left out: {g.dataset} / {g.protocol} / {g.strategy} ({g.seeds} of {min_seeds} seeds)",
+            err=True,
+        )
+    if results.empty:
+        raise _fail(f"no (protocol, dataset, strategy) in store {store!r} has {min_seeds} seeds")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     path = write_report(results, out)

@@ -156,6 +156,36 @@ def per_run(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+def complete_groups(results: pd.DataFrame, min_seeds: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keep the (protocol, dataset, strategy) groups that have at least ``min_seeds`` seeds.
+
+    For reporting a grid that is still running: a strategy with a few seeds stored would
+    enter the tables with a mean over other splits than its neighbours and a paired test
+    over fewer seeds.
+
+    Parameters
+    ----------
+    results : DataFrame
+        Every round of every run, as :meth:`salutary.bench.ResultStore.load` returns.
+    min_seeds : int
+        Seeds a group needs to be kept.
+
+    Returns
+    -------
+    kept : DataFrame
+        The rows of ``results`` in complete groups.
+    left_out : DataFrame
+        One row per group left out: ``protocol``, ``dataset``, ``strategy``, ``seeds``.
+    """
+    keys = ["protocol", "dataset", "strategy"]
+    seeds = results.groupby(keys)["seed"].nunique().rename("seeds")
+    short = seeds[seeds < min_seeds].reset_index()
+    if short.empty:
+        return results, short
+    drop = results.set_index(keys).index.isin(short.set_index(keys).index)
+    return results[~drop].reset_index(drop=True), short
+
+
 def compare(runs: pd.DataFrame, a: str, b: str, metric: str) -> tuple[float, float, int]:
     """Paired comparison of strategies ``a`` and ``b`` over their common seeds.
 
@@ -610,7 +640,8 @@ def write_report(
         prot_runs = runs[runs["protocol"] == protocol]
         prot_results = results[results["protocol"] == protocol]
         n_seeds = prot_runs["seed"].nunique()
-        parts += ["", f"## Protocol `{protocol}` ({n_seeds} seeds)", ""]
+        seeds = "1 seed" if n_seeds == 1 else f"{n_seeds} seeds"
+        parts += ["", f"## Protocol `{protocol}` ({seeds})", ""]
         present = set(prot_runs["strategy"])
         variants = (METHOD, "salutary-newton", "salutary-crossfit")
         for method in [m for m in variants if m in present]:
