@@ -35,10 +35,10 @@ data: $(VENV)/.installed
 # The published comparison: nine datasets, paper and fair protocols, 10 seeds; resumable.
 benchmark: data
 	$(BIN)/salutary bench --seeds 10 --jobs 2 --store benchmarks/store
-	$(BIN)/salutary report --store benchmarks/store --output benchmarks/results
+	$(BIN)/salutary report --min-seeds 10 --store benchmarks/store --output benchmarks/results
 
 report: $(VENV)/.installed
-	$(BIN)/salutary report --store benchmarks/store --output benchmarks/results
+	$(BIN)/salutary report --min-seeds 10 --store benchmarks/store --output benchmarks/results
 
 bench-speed: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_influence.py
