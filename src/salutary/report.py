@@ -546,11 +546,11 @@ def _p(p: float) -> str:
 
 def _tally(counts: pd.Series) -> str:
     """'2 wins, 1 tie, 0 losses' from value counts of win/tie/loss."""
-    words = (("win", "wins"), ("tie", "ties"), ("loss", "losses"))
-    return ", ".join(
-        f"{n} {one if n == 1 else many}" for (one, many), n in
-        ((w, int(counts.get(w[0], 0))) for w in words)
-    )  # fmt: skip
+    parts = []
+    for one, many in (("win", "wins"), ("tie", "ties"), ("loss", "losses")):
+        n = int(counts.get(one, 0))
+        parts.append(f"{n} {one if n == 1 else many}")
+    return ", ".join(parts)
 
 
 def _outcome_section(out_tab: pd.DataFrame, method: str) -> list[str]:
