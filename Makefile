@@ -35,7 +35,7 @@ data: $(VENV)/.installed
 # The published comparison: nine datasets, paper and fair protocols, 10 seeds; resumable.
 benchmark: data
 	$(BIN)/salutary bench --seeds 10 --jobs 2 --store benchmarks/store
-	$(BIN)/salutary report --min-seeds 10 --store benchmarks/store --output benchmarks/results
+	$(MAKE) report
 
 report: $(VENV)/.installed
 	$(BIN)/salutary report --min-seeds 10 --store benchmarks/store --output benchmarks/results

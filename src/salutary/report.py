@@ -544,13 +544,17 @@ def _p(p: float) -> str:
     return "–" if p != p else f"{p:.3f}"
 
 
+def _n(count: int, one: str, many: str | None = None) -> str:
+    """'1 seed', '2 seeds'; ``many`` for irregular plurals ('losses')."""
+    return f"{count} {one if count == 1 else many or one + 's'}"
+
+
 def _tally(counts: pd.Series) -> str:
     """'2 wins, 1 tie, 0 losses' from value counts of win/tie/loss."""
-    parts = []
-    for one, many in (("win", "wins"), ("tie", "ties"), ("loss", "losses")):
-        n = int(counts.get(one, 0))
-        parts.append(f"{n} {one if n == 1 else many}")
-    return ", ".join(parts)
+    return ", ".join(
+        _n(int(counts.get(w, 0)), w, "losses" if w == "loss" else None)
+        for w in ("win", "tie", "loss")
+    )
 
 
 def _outcome_section(out_tab: pd.DataFrame, method: str) -> list[str]:
@@ -640,8 +644,7 @@ def write_report(
         prot_runs = runs[runs["protocol"] == protocol]
         prot_results = results[results["protocol"] == protocol]
         n_seeds = prot_runs["seed"].nunique()
-        seeds = "1 seed" if n_seeds == 1 else f"{n_seeds} seeds"
-        parts += ["", f"## Protocol `{protocol}` ({seeds})", ""]
+        parts += ["", f"## Protocol `{protocol}` ({_n(n_seeds, 'seed')})", ""]
         present = set(prot_runs["strategy"])
         variants = (METHOD, "salutary-newton", "salutary-crossfit")
         for method in [m for m in variants if m in present]:
