@@ -582,6 +582,24 @@ def test_help(command):
             assert option in text
 
 
+def _examples(epilog: str) -> list[str]:
+    """The example command lines of an epilog (indented, starting with ``salutary``)."""
+    return [line.strip() for line in epilog.splitlines() if line.startswith("    salutary")]
+
+
+@pytest.mark.parametrize("command", app.registered_commands, ids=lambda c: c.callback.__name__)
+def test_help_shows_each_example_on_its_own_line(command):
+    # typer dedents an epilog whose later lines are all indented, which merged the
+    # examples into one line of prose; each must stay a line of its own
+    examples = _examples(command.epilog)
+    assert examples
+    result = invoke([command.callback.__name__, "--help"])
+    assert_ok(result)
+    shown = {line.strip() for line in result.stdout.splitlines()}
+    for example in examples:
+        assert example in shown, example
+
+
 def test_version():
     result = invoke(["--version"])
     assert_ok(result)

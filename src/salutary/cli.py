@@ -933,8 +933,14 @@ def bench(
 
 
 @app.command(
-    epilog="Examples:\n\n    salutary report\n    salutary report --store runs/ --output out/"
-    "\n\n    salutary report --min-seeds 10",
+    epilog=(
+        "Examples:\n\n"
+        "    salutary report\n"
+        "    salutary report --store runs/ --output out/\n"
+        "    salutary report --min-seeds 10\n\n"
+        "`--min-seeds 10` keeps a grid that is still running out of the report until each "
+        "(protocol, dataset, strategy) has its 10 seeds."
+    ),
 )
 def report(
     store: Annotated[
@@ -1327,7 +1333,12 @@ def _write_finetune(folder: Path, comparison: Any, settings: dict) -> None:
 
 
 @app.command(
-    epilog="Examples:\n\n    salutary datasets\n    salutary run --dataset digits",
+    epilog=(
+        "Examples:\n\n"
+        "    salutary datasets\n"
+        "    salutary run --dataset digits\n\n"
+        "A dataset that is not available names the command that installs it."
+    ),
 )
 def datasets() -> None:
     """List the datasets `salutary run --dataset` accepts (nothing is downloaded)."""
