@@ -25,7 +25,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import salutary.strategies
-from salutary.bench import PROTOCOLS, _dataset
+from salutary.benchmark import PROTOCOLS
+from salutary.datasets import load_dataset
 from salutary.experiment import paper_split
 from salutary.model import LogisticModel
 from salutary.strategies import get_strategy
@@ -54,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
 
     protocol = PROTOCOLS[args.protocol]
-    data = _dataset(args.dataset)
+    data = load_dataset(args.dataset)
     split = paper_split(data.X, data.y, seed=args.seed, n_initial=protocol.n_initial,
                         test_size=protocol.test_size, val_size=protocol.val_size)  # fmt: skip
     budget = protocol.budget_for(len(data.y))

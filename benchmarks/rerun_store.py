@@ -8,7 +8,7 @@ Usage::
         [--sample 60] [--jobs 2] [--save rerun.parquet]
 
 Every selected (dataset, protocol, strategy, seed) run is run again with the code of the
-working tree (``salutary.bench.run_one``, one BLAS thread per process, as ``salutary
+working tree (``salutary.benchmark.run_one``, one BLAS thread per process, as ``salutary
 bench`` runs it), and every stored column except the timings (``seconds``,
 ``run_seconds``) is compared with the stored value bit for bit (NaN equals NaN). A change
 that must not change results passes when every run matches. ``--sample N`` draws N runs
@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from salutary.bench import RunKey, run_one
+from salutary.benchmark import RunKey, run_one
 
 KEY = ["dataset", "protocol", "strategy", "seed"]
 TIMINGS = {"seconds", "run_seconds"}

@@ -13,9 +13,8 @@ import pytest
 from scipy import stats
 from sklearn.datasets import load_breast_cancer
 
-from salutary.bench import PROTOCOLS, ResultStore, RunKey, grid, run_grid, run_one
-from salutary.model import LogisticModel
-from salutary.report import (
+from salutary.benchmark import PROTOCOLS, ResultStore, RunKey, grid, run_grid, run_one
+from salutary.benchmark.report import (
     ablation_table,
     compare,
     complete_groups,
@@ -24,6 +23,7 @@ from salutary.report import (
     per_run,
     write_report,
 )
+from salutary.model import LogisticModel
 
 KEYS = grid(["breast_cancer"], ["paper"], ["random", "salutary", "margin"], [0, 1])
 VOLATILE = ["seconds", "run_seconds"]
@@ -83,7 +83,7 @@ def test_failed_run_is_reported_not_stored(tmp_path):
     store = ResultStore(tmp_path)
     bad = RunKey("breast_cancer", "paper", "margin", 0)
     # budget x rounds larger than the pool: the run fails, the grid goes on
-    import salutary.bench as bench
+    import salutary.benchmark.runner as bench
 
     original = bench.PROTOCOLS["paper"]
     bench.PROTOCOLS["paper"] = type(original)(**{**original.__dict__, "budget": 10_000})
@@ -138,7 +138,7 @@ def test_two_processes_share_one_grid_and_run_each_key_once(tmp_path):
     store, log = tmp_path / "store", tmp_path / "runs.log"
     code = f"""
 import pathlib, sys, time
-import salutary.bench as b
+import salutary.benchmark.runner as b
 me, other = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 original = b.run_one
 def logged(key):
@@ -174,7 +174,7 @@ def test_fair_protocol_trains_on_validation_labels():
 def test_shared_first_fit_leaves_every_run_bit_for_bit_the_same(dataset, monkeypatch):
     # Strategies of one seed share their initial fit within a process; the runs must
     # equal runs that fit it themselves (two classes and ten).
-    from salutary import bench
+    from salutary.benchmark import runner as bench
 
     keys = [RunKey(dataset, "fair", s, 1) for s in ("random", "salutary", "margin")]
     bench._SharedFirstFit._store.clear()
@@ -190,7 +190,7 @@ def test_shared_first_fit_leaves_every_run_bit_for_bit_the_same(dataset, monkeyp
 
 
 def test_shared_first_fit_is_keyed_by_data_and_parameters():
-    from salutary.bench import _SharedFirstFit
+    from salutary.benchmark.runner import _SharedFirstFit
 
     X, y = load_breast_cancer(return_X_y=True)
     X = (X - X.mean(0)) / X.std(0)
@@ -362,7 +362,7 @@ def test_specs_of_baselines_are_baselines_and_stay_out_of_the_ablation_table():
 
 
 def test_outcome_counts_are_worded_by_number():
-    from salutary.report import _tally
+    from salutary.benchmark.report import _tally
 
     assert _tally(pd.Series({"win": 2, "loss": 1})) == "2 wins, 0 ties, 1 loss"
     assert _tally(pd.Series({"tie": 1, "loss": 3})) == "0 wins, 1 tie, 3 losses"
@@ -451,7 +451,7 @@ def _hybrid_store() -> pd.DataFrame:
 
 
 def test_n_true_is_derived_for_runs_stored_without_it():
-    from salutary.report import with_n_true
+    from salutary.benchmark import with_n_true
 
     old = _hybrid_store()
     got = with_n_true(old).set_index(["strategy", "seed", "round"])["n_true"]
@@ -488,7 +488,7 @@ def test_store_imported_from_an_old_results_file_gets_n_true(tmp_path):
 
 
 def test_per_true_label_interpolates_in_true_labels():
-    from salutary.report import per_true_label
+    from salutary.benchmark import per_true_label
 
     tab = per_true_label(_hybrid_store()).set_index("baseline")
     assert set(tab.index) == {"random", "margin", "isal"}  # oracle baselines only
@@ -512,7 +512,7 @@ def test_per_true_label_interpolates_in_true_labels():
 
 
 def test_per_true_label_does_not_extrapolate():
-    from salutary.report import per_true_label
+    from salutary.benchmark import per_true_label
 
     short = _hybrid_store()
     short = short[(short["strategy"] == "salutary-hybrid") | (short["round"] == 0)]

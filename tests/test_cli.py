@@ -223,10 +223,19 @@ def test_label_matches_salutary_labeler(tmp_path, strategy):
     pd.testing.assert_frame_equal(out, expected, check_dtype=False, rtol=1e-9)
 
 
-def test_label_dask_engine_refuses_second_order_strategy(tmp_path):
+def test_label_dask_engine_refuses_an_oracle_strategy_before_starting_a_cluster(tmp_path):
     files = Files(tmp_path)
-    result = invoke(files.args("--engine", "dask", "--strategy", "salutary-newton"))
-    assert_bad_input(result, files.out_dir, "--engine dask", "--strategy salutary")
+    result = invoke(files.args("--engine", "dask", "--strategy", "margin"))
+    assert_bad_input(result, files.out_dir, "--strategy 'margin' needs true labels")
+
+
+def test_label_strategy_choices_come_from_the_registry():
+    from salutary.strategies import oracle_free_strategies
+
+    free = oracle_free_strategies()
+    assert free[0] == "salutary-newton" and "salutary-crossfit" in free
+    help_text = " ".join(invoke(["label", "--help"]).stdout.split())
+    assert all(name in help_text for name in free)
 
 
 @pytest.mark.parametrize(
@@ -234,6 +243,7 @@ def test_label_dask_engine_refuses_second_order_strategy(tmp_path):
     [
         ("margin", ["--strategy 'margin' needs true labels", "salutary-newton"]),
         ("salutary-newton:bogus=1", ["--strategy:", "no parameter 'bogus'"]),
+        ("salutary-newton:objective=accuracy", ["--strategy:", "'objective' parameter"]),
         ("nope", ["--strategy:", "unknown strategy 'nope'"]),
     ],
 )

@@ -25,7 +25,9 @@ dd = pytest.importorskip("dask.dataframe")
 from salutary import InfluenceFactors, LogisticModel, SalutaryLabeler  # noqa: E402
 from salutary import distributed as sd  # noqa: E402
 from salutary.cli import app  # noqa: E402
-from salutary.strategies import top_k  # noqa: E402
+from salutary.distributed._arrays import plan  # noqa: E402
+from salutary.pool import ArrayPool, top_k  # noqa: E402
+from salutary.strategies import STRATEGIES, get_strategy  # noqa: E402
 
 D = 24
 
@@ -99,7 +101,7 @@ def test_import_salutary_does_not_import_dask():
 
 def test_plan_scores_the_in_memory_chunks():
     exclude = np.array([0, 5, 4100, 4101, 9000])
-    tasks = sd._plan([4096, 10, 5000, 1], exclude, 4096)
+    tasks = plan([4096, 10, 5000, 1], exclude, 4096)
     n_rem = 4096 + 10 + 5000 + 1 - len(exclude)
     assert [(t.q0, t.q1) for t in tasks] == [(0, 4096), (4096, 8192), (8192, n_rem)]
     assert all(t.q0 % 4096 == 0 for t in tasks)
@@ -221,13 +223,14 @@ def test_distributed_top_k_with_ties_and_nan():
 
 
 def test_tiebreak_limit(monkeypatch, factors):
-    monkeypatch.setattr(sd, "MAX_TIEBREAK_ROWS", 100)
+    monkeypatch.setattr(sd._scoring, "MAX_TIEBREAK_ROWS", 100)
     pool = da.from_array(make_pool(101), chunks=(50, -1))
     with pytest.raises(ValueError, match="MAX_TIEBREAK_ROWS"):
         sd.select_salutary(factors, pool, 5, 0)
 
 
-def test_label_rounds_equal_salutary_labeler(client):
+@pytest.mark.parametrize("strategy", ["salutary", "salutary-newton"])
+def test_label_rounds_equal_salutary_labeler(client, strategy):
     factors_data = np.random.default_rng(7)
     W = factors_data.normal(size=(3, D))
 
@@ -237,13 +240,14 @@ def test_label_rounds_equal_salutary_labeler(client):
 
     (X_lab, y_lab), (X_val, y_val), (X_pool, _) = sample(120), sample(100), sample(9000)
     model = LogisticModel(l2=20.0, warm_start=True)
-    labeler = SalutaryLabeler(model, budget=6, rounds=3, strategy="salutary", random_state=2).fit(
+    labeler = SalutaryLabeler(model, budget=6, rounds=3, strategy=strategy, random_state=2).fit(
         np.vstack([X_lab, X_pool]), np.concatenate([y_lab, np.full(len(X_pool), -1)]), X_val, y_val
     )
     pool = sd.scatter_pool(X_pool, client, rows_per_partition=4096)
     done, final = sd.label_rounds(
-        model, X_lab, y_lab, pool, X_val, y_val, budget=6, rounds=3, random_state=2, client=client
-    )
+        model, X_lab, y_lab, pool, X_val, y_val, budget=6, rounds=3, random_state=2,
+        client=client, strategy=strategy,
+    )  # fmt: skip
     n = len(y_lab)
     for r in done:
         rows = np.flatnonzero(labeler.labeled_iter_[n:] == r.round)
@@ -251,6 +255,41 @@ def test_label_rounds_equal_salutary_labeler(client):
         np.testing.assert_array_equal(r.labels, labeler.transduction_[n:][r.rows])
         np.testing.assert_array_equal(r.scores, labeler.salutary_score_[n:][r.rows])
     np.testing.assert_array_equal(final.coef_, labeler.estimator_.coef_)
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_every_strategy_selects_the_same_on_a_dask_pool(client, name):
+    """One selection per registered strategy, on an ArrayPool and on a DaskPool with
+    uneven partitions and rows already removed: the same picks, labels, scores and asks."""
+    rng = np.random.default_rng(11)
+    W = rng.normal(size=(3, D))
+
+    def sample(n):
+        X = rng.normal(size=(n, D))
+        return X, (X @ W.T + rng.gumbel(size=(n, 3))).argmax(1)
+
+    (X_lab, y_lab), (X_val, y_val), (X_pool, _) = sample(200), sample(160), sample(9000)
+    model = LogisticModel(l2=20.0).fit(X_lab, y_lab)
+    removed = np.arange(0, 9000, 7)
+    strategy = get_strategy(name if name != "salutary-newton" else f"{name}:uncertain=0.3")
+    memory = ArrayPool(X_pool)
+    memory.remove(removed)
+    on_dask = sd.DaskPool(da.from_array(X_pool, chunks=((2000, 1, 4999, 2000), -1)), client)
+    on_dask.remove(removed)
+    kw = dict(X_val=X_val, y_val=y_val, trusted=np.ones(len(y_lab), bool))
+    if name in ("badge", "coreset"):  # these need the whole pool in memory
+        with pytest.raises(ValueError, match="every pool row in memory"):
+            strategy.select(model, X_lab, y_lab, on_dask, 30, rng=np.random.default_rng(5), **kw)
+        return
+    a = strategy.select(model, X_lab, y_lab, memory, 30, rng=np.random.default_rng(5), **kw)
+    b = strategy.select(model, X_lab, y_lab, on_dask, 30, rng=np.random.default_rng(5), **kw)
+    np.testing.assert_array_equal(b.indices, a.indices)
+    np.testing.assert_array_equal(b.scores, a.scores)
+    for x, y in ((a.labels, b.labels), (a.ask, b.ask)):
+        assert (x is None) == (y is None)
+        if x is not None:
+            np.testing.assert_array_equal(y, x)
+    np.testing.assert_array_equal(on_dask.take(a.indices[:5]), memory.take(a.indices[:5]))
 
 
 # --------------------------------------------------------------------------------- CLI
@@ -299,22 +338,44 @@ def invoke(args):
     return result
 
 
-def test_cli_dask_engine_writes_the_same_file(client, tmp_path):
+# The default strategy (salutary-newton), the paper's, and every other oracle-free one;
+# max_growth=0.02 makes salutary-newton choose in sub-batches (a Dask pool without the
+# sub-batch's picks) and uncertain=0.5 ranks part of its shortlist by the model's margin.
+ORACLE_FREE = [
+    None,
+    "salutary",
+    "salutary-newton:max_growth=0.02:uncertain=0.5",
+    "salutary-crossfit",
+    "self-training",
+    "val-teacher:pick=margin",
+]
+
+
+@pytest.mark.parametrize("strategy", ORACLE_FREE, ids=lambda s: s or "default")
+def test_cli_dask_engine_writes_the_same_file(client, tmp_path, strategy):
     paths = write_files(tmp_path)
     memory, on_dask = tmp_path / "memory.csv", tmp_path / "dask.csv"
-    result = invoke(label_args(paths, memory, "--strategy", "salutary"))
+    chosen = [] if strategy is None else ["--strategy", strategy]
+    result = invoke(label_args(paths, memory, *chosen))
     assert result.exit_code == 0, (result.stdout, result.stderr)
     address = client.scheduler.address
-    result = invoke(label_args(paths, on_dask, "--engine", "dask", "--scheduler", address))
+    result = invoke(label_args(paths, on_dask, "--engine", "dask", "--scheduler", address, *chosen))
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
     assert on_dask.read_bytes() == memory.read_bytes()
     assert len(pd.read_csv(memory)) == 32
 
 
+def test_every_oracle_free_strategy_is_tested_on_both_engines():
+    from salutary.strategies import oracle_free_strategies
+
+    tested = {(s or "salutary-newton").split(":")[0] for s in ORACLE_FREE}
+    assert tested == set(oracle_free_strategies())
+
+
 def test_cli_dask_engine_local_cluster(tmp_path):
     paths = write_files(tmp_path, n_pool=600)
     memory, on_dask = tmp_path / "memory.parquet", tmp_path / "dask.parquet"
-    assert invoke(label_args(paths, memory, "--strategy", "salutary")).exit_code == 0
+    assert invoke(label_args(paths, memory)).exit_code == 0
     result = invoke(label_args(paths, on_dask, "--engine", "dask", "--workers", "1"))
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
     pd.testing.assert_frame_equal(pd.read_parquet(on_dask), pd.read_parquet(memory))

@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from salutary import InfluenceFactors, LogisticModel, influence_matrix
+from salutary._chunks import n_threads
 from salutary._linear import LogisticObjective
 from salutary.datasets import load_dataset
 
@@ -197,7 +198,7 @@ def test_threaded_scoring_equals_serial_bit_for_bit(make_data, k):
     model = LogisticModel(l2=1.0).fit(X[:200], y[:200])
     serial = InfluenceFactors(n_jobs=1).fit(model, X[:200], X[200:300], y[200:300])
     threaded = InfluenceFactors(n_jobs=3).fit(model, X[:200], X[200:300], y[200:300])
-    assert threaded._n_threads(n_chunks=10) == 3 and serial._n_threads(n_chunks=10) == 1
+    assert n_threads(threaded.n_jobs, 10) == 3 and n_threads(serial.n_jobs, 10) == 1
     pool = X[300:]  # 2,000 rows in chunks of 64: each thread scores about 10 chunks
     np.testing.assert_array_equal(
         threaded.score(pool, chunk_size=64), serial.score(pool, chunk_size=64)

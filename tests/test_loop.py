@@ -161,13 +161,13 @@ def test_paper_split_proportions_and_determinism():
 
 
 def test_drop_rows_in_place_equals_delete():
-    from salutary.loop import _drop_rows
+    from salutary.pool import drop_rows
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(50, 3))
     for rows in ([], [0], [49], [3, 4, 5], [0, 10, 49], list(rng.choice(50, 20, replace=False))):
         work = X.copy()
-        _drop_rows(work, 50, np.array(rows, dtype=np.intp))
+        drop_rows(work, 50, np.array(rows, dtype=np.intp))
         np.testing.assert_array_equal(work[: 50 - len(rows)], np.delete(X, rows, axis=0))
 
 
@@ -180,9 +180,9 @@ class _AskEven(Strategy):
     def __init__(self) -> None:
         self.trusted_seen: list[np.ndarray] = []
 
-    def select(self, model, X_train, y_train, X_pool, budget, *, trusted=None, rng, **_):
+    def _select(self, model, X_train, y_train, pool, budget, *, trusted=None, rng, **_):
         self.trusted_seen.append(np.asarray(trusted).copy())
-        idx = rng.choice(X_pool.shape[0], size=budget, replace=False)
+        idx = rng.choice(pool.n_rows, size=budget, replace=False)
         return Selection(
             indices=idx,
             scores=np.zeros(budget),
@@ -192,15 +192,16 @@ class _AskEven(Strategy):
 
 
 def _loop(split, strategy, oracle, rounds=3, budget=10):
-    """The private loop with a caller's oracle; returns what on_round saw per round."""
-    from salutary.loop import _label_loop
+    """The loop with a caller's oracle; returns what on_round saw per round."""
+    from salutary.loop import run_rounds
+    from salutary.pool import ArrayPool
 
     seen = []
-    _label_loop(
-        LogisticModel(l2=50.0), strategy, split.X_labeled, split.y_labeled, split.X_pool,
-        split.X_val, split.y_val, budget=budget, rounds=rounds, rng=np.random.default_rng(0),
-        oracle=oracle, on_round=lambda r, m, chosen, labels, s, t, asked: seen.append(
-            (chosen, labels, asked)),
+    run_rounds(
+        LogisticModel(l2=50.0), strategy, split.X_labeled, split.y_labeled,
+        ArrayPool(split.X_pool), split.X_val, split.y_val, budget=budget, rounds=rounds,
+        rng=np.random.default_rng(0), oracle=oracle,
+        on_round=lambda done: seen.append((done.rows, done.labels, done.asked)),
     )  # fmt: skip
     return seen[1:]
 
@@ -258,8 +259,8 @@ def test_bad_oracle_requests_are_refused(split):
     class WrongShape(_AskEven):
         name = "wrong-shape"
 
-        def select(self, *args, **kwargs):
-            sel = super().select(*args, **kwargs)
+        def _select(self, *args, **kwargs):
+            sel = super()._select(*args, **kwargs)
             return Selection(sel.indices, sel.scores, sel.labels, ask=sel.ask[:-1])
 
     with pytest.raises(RuntimeError, match="expected booleans of shape"):
@@ -327,8 +328,8 @@ def test_hybrid_fraction_one_is_an_oracle_strategy_with_newtons_picks(split):
         requires_oracle = True
         name = "newton-oracle"
 
-        def select(self, *args, **kwargs):
-            sel = super().select(*args, **kwargs)
+        def _select(self, *args, **kwargs):
+            sel = super()._select(*args, **kwargs)
             return Selection(indices=sel.indices, scores=sel.scores)
 
     a, b = _Recorder(split.y_pool), _Recorder(split.y_pool)
@@ -362,10 +363,10 @@ class _PickNothingInRoundTwo(Strategy):
     def __init__(self) -> None:
         self.calls = 0
 
-    def select(self, model, X_train, y_train, X_pool, budget, *, rng, **_):
+    def _select(self, model, X_train, y_train, pool, budget, *, rng, **_):
         self.calls += 1
         n = 0 if self.calls == 2 else budget
-        idx = rng.choice(X_pool.shape[0], n, replace=False)
+        idx = rng.choice(pool.n_rows, n, replace=False)
         return Selection(idx, np.zeros(n), np.full(n, model.classes_[0]))
 
 
@@ -404,12 +405,12 @@ def test_labeler_warns_about_a_small_validation_set():
 
 @pytest.mark.parametrize("min_bytes", [0, 10**12])  # the mapped copy, the plain copy
 def test_private_copy_equals_delete_and_can_be_compacted(min_bytes):
-    from salutary.loop import _drop_rows, _private_copy_without
+    from salutary.pool import drop_rows, private_copy_without
 
     X = np.asfortranarray(np.random.default_rng(1).normal(size=(300, 7)))
     rows = np.array([0, 5, 6, 299, 150])
-    copy = _private_copy_without(X, rows, min_bytes=min_bytes)
+    copy = private_copy_without(X, rows, min_bytes=min_bytes)
     np.testing.assert_array_equal(copy, np.delete(X, rows, axis=0))
     assert copy.flags.c_contiguous and copy.flags.writeable
-    _drop_rows(copy, len(copy), np.array([1, 2]))  # the loop compacts it in place
+    drop_rows(copy, len(copy), np.array([1, 2]))  # the loop compacts it in place
     np.testing.assert_array_equal(copy[:-2], np.delete(np.delete(X, rows, axis=0), [1, 2], 0))

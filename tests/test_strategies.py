@@ -244,7 +244,7 @@ class TestValidationTeacher(StrategyTemplate):
         with pytest.raises(ValueError, match="needs a labeled validation set"):
             self.make().select(d["model"], d["X_train"], d["y_train"], d["X_pool"], 5,
                                rng=np.random.default_rng(0))  # fmt: skip
-        with pytest.raises(ValueError, match="pick must be"):
+        with pytest.raises(ValueError, match="'pick' parameter of ValidationTeacher"):
             _select(ValidationTeacher(pick="entropy"), d, 5, seed=0)
 
 
@@ -472,7 +472,7 @@ class TestNewtonGreedySalutary(StrategyTemplate):
         # dense path that adds each pair's Hessian and refactorizes.
         from conftest import make_classification_data
 
-        import salutary.strategies
+        import salutary.influence._newton
 
         X, y = make_classification_data(260, 5, n_classes, seed=2)
         model = LogisticModel(l2=2.0).fit(X[:60], y[:60])
@@ -480,25 +480,25 @@ class TestNewtonGreedySalutary(StrategyTemplate):
              "X_val": X[200:], "y_val": y[200:]}  # fmt: skip
         strategy = NewtonGreedySalutary(candidates=3, labels=2, steps=steps)
         dense = _select(strategy, d, 6, seed=0)
-        monkeypatch.setattr(salutary.strategies, "REFACTOR_MAX_PARAMS", 0)
+        monkeypatch.setattr(salutary.influence._newton, "REFACTOR_MAX_PARAMS", 0)
         low_rank = _select(strategy, d, 6, seed=0)
         np.testing.assert_array_equal(low_rank.indices, dense.indices)
         np.testing.assert_array_equal(low_rank.labels, dense.labels)
         np.testing.assert_allclose(low_rank.scores, dense.scores, rtol=1e-8)
 
     def test_woodbury_solve_equals_the_dense_inverse(self, monkeypatch):
-        import salutary.strategies
-        from salutary.strategies import _GrowingHessian, _pair_hessian
+        import salutary.influence._newton
+        from salutary.influence import GrowingHessian, pair_hessian
 
         rng = np.random.default_rng(0)
         k, d1 = 3, 4
         M = rng.normal(size=(k * d1, k * d1))
         H = M @ M.T + np.eye(k * d1)
         pairs = [(rng.dirichlet(np.ones(k)), rng.normal(size=d1)) for _ in range(3)]
-        dense = H + sum(_pair_hessian(p, x) for p, x in pairs)
+        dense = H + sum(pair_hessian(p, x) for p, x in pairs)
         B = rng.normal(size=(k * d1, 5))
-        monkeypatch.setattr(salutary.strategies, "REFACTOR_MAX_PARAMS", 0)
-        system = _GrowingHessian(H.copy())
+        monkeypatch.setattr(salutary.influence._newton, "REFACTOR_MAX_PARAMS", 0)
+        system = GrowingHessian(H.copy())
         assert system.low_rank
         for p, x in pairs:
             system.add(p, x)
@@ -523,13 +523,14 @@ class TestNewtonGreedySalutary(StrategyTemplate):
         assert not set(plain.indices.tolist()) <= unsure  # the fixture tells them apart
 
     def test_unknown_objective_is_an_error(self, round_data, monkeypatch):
-        import salutary.strategies
+        import salutary.strategies._newton
 
-        with pytest.raises(ValueError, match="objective must be 'loss' or 'error'"):
+        message = "'objective' parameter of NewtonGreedySalutary must be a str among"
+        with pytest.raises(ValueError, match=message):
             _select(NewtonGreedySalutary(objective="accuracy"), round_data, 2, 0)
         # Also where the model is too large for the Newton step (first-order fallback).
-        monkeypatch.setattr(salutary.strategies, "NEWTON_MAX_PARAMS", 1)
-        with pytest.raises(ValueError, match="objective must be 'loss' or 'error'"):
+        monkeypatch.setattr(salutary.strategies._newton, "NEWTON_MAX_PARAMS", 1)
+        with pytest.raises(ValueError, match=message):
             _select(NewtonGreedySalutary(objective="accuracy"), round_data, 2, 0)
 
     def test_abstaining_stops_where_no_pair_lowers_the_validation_loss(self):
@@ -640,7 +641,7 @@ class TestNewtonGreedySubBatches(StrategyTemplate):
         tiny = _select(NewtonGreedySalutary(max_growth=1e-9), round_data, 3, seed=2)
         assert len(np.unique(tiny.indices)) == 3  # below one row: one pick per sub-batch
         for bad in (0, -0.1, float("nan")):
-            with pytest.raises(ValueError, match="max_growth must be positive or None"):
+            with pytest.raises(ValueError, match="'max_growth' parameter of NewtonGreedySalutary"):
                 _select(NewtonGreedySalutary(max_growth=bad), round_data, 4, seed=2)
 
 
@@ -710,14 +711,14 @@ class TestSalutaryHybrid(StrategyTemplate):
 
     @pytest.mark.parametrize("fraction", [-0.1, 1.5, float("nan")])
     def test_fraction_outside_unit_interval_is_refused(self, round_data, fraction):
-        with pytest.raises(ValueError, match="true_fraction must be in"):
+        with pytest.raises(ValueError, match="'true_fraction' parameter of SalutaryHybrid"):
             _select(SalutaryHybrid(true_fraction=fraction), round_data, 5, seed=0)
 
     def test_first_order_fallback_still_asks_the_smallest_margins(self, round_data, monkeypatch):
         # Too many parameters for the Newton step: picks are salutary's first-order top-b.
-        import salutary.strategies
+        import salutary.strategies._newton
 
-        monkeypatch.setattr(salutary.strategies, "NEWTON_MAX_PARAMS", 1)
+        monkeypatch.setattr(salutary.strategies._newton, "NEWTON_MAX_PARAMS", 1)
         with pytest.warns(RuntimeWarning, match="first-order top-b"):
             hybrid = SalutaryHybrid(true_fraction=0.4, max_growth=None)  # one batch
             sel = _select(hybrid, round_data, 10, seed=1)
@@ -752,7 +753,7 @@ def test_top_k_equals_a_full_sort():
 
 @pytest.mark.parametrize("k", [1, 4])
 def test_cross_entropy_sum_matches_the_textbook_formula(k):
-    from salutary.strategies import _cross_entropy_sum
+    from salutary.influence import cross_entropy_sum
 
     rng = np.random.default_rng(0)
     Z = 5 * rng.normal(size=(30, 7, k))
@@ -765,9 +766,9 @@ def test_cross_entropy_sum_matches_the_textbook_formula(k):
         expected = -np.sum(np.log(P[np.arange(30), :, y]), axis=0)
     # Class-major layout (k, n, models).
     Zc = np.ascontiguousarray(Z.transpose(2, 0, 1))
-    np.testing.assert_allclose(_cross_entropy_sum(Zc.copy(), y), expected, rtol=1e-10)
+    np.testing.assert_allclose(cross_entropy_sum(Zc.copy(), y), expected, rtol=1e-10)
     p_true = np.exp(-_per_row_ce(Z, y))
-    error = _cross_entropy_sum(Zc.copy(), y, expected_error=True)
+    error = cross_entropy_sum(Zc.copy(), y, expected_error=True)
     np.testing.assert_allclose(error, np.sum(1 - p_true, axis=0), rtol=1e-10)
 
 
@@ -785,7 +786,7 @@ def _per_row_ce(Z, y):
 def test_pair_hessian_equals_the_finite_difference_hessian_of_one_sample(k):
     from scipy.special import expit, softmax
 
-    from salutary.strategies import _pair_hessian
+    from salutary.influence import pair_hessian
 
     rng = np.random.default_rng(1)
     x = np.append(rng.normal(size=4), 1.0)
@@ -810,4 +811,4 @@ def test_pair_hessian_equals_the_finite_difference_hessian_of_one_sample(k):
     )
     z = theta @ x
     p = expit(z) if k == 1 else softmax(z)
-    np.testing.assert_allclose(_pair_hessian(p, x), H, atol=1e-7)
+    np.testing.assert_allclose(pair_hessian(p, x), H, atol=1e-7)

@@ -6,7 +6,8 @@ loss on a labeled validation set most, and adds the most helpful samples round b
 """
 
 from salutary.influence import InfluenceFactors, influence_matrix
-from salutary.loop import ActiveLearningResult, SalutaryLabeler, run_active_learning
+from salutary.labeler import SalutaryLabeler
+from salutary.loop import ActiveLearningResult, run_active_learning
 from salutary.model import LogisticModel
 from salutary.strategies import STRATEGIES, Selection, Strategy, get_strategy
 

@@ -13,9 +13,15 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import numpy as np
 import typer
 from typer.core import TyperCommand
 
+from salutary.distributed import DaskPool, scatter_pool
+from salutary.loop import LabelRound, label_pool
+from salutary.model import LogisticModel
+from salutary.pool import ArrayPool
+from salutary.strategies import DEFAULT_STRATEGY, oracle_free_strategies, parse_strategy
 from salutary.tabular import (
     InputError,
     atomic_write,
@@ -26,7 +32,6 @@ from salutary.tabular import (
 )
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
     from distributed import Client
     from rich.console import Console
@@ -179,28 +184,17 @@ def _progress():
 # ------------------------------------------------------------------------------ label
 
 
-class LabelStrategy(str, Enum):
-    """Oracle-free strategies ``salutary label`` can use."""
-
-    salutary_newton = "salutary-newton"
-    salutary = "salutary"
-    self_training = "self-training"
-    val_teacher = "val-teacher"
-
-
 def _label_strategy(spec: str) -> str:
     """A strategy spec ``salutary label`` can run (oracle-free), or an InputError."""
-    from salutary.strategies import parse_strategy
-
     try:
-        cls, _ = parse_strategy(spec)
+        cls, params = parse_strategy(spec)
+        cls(**params).validate()
     except ValueError as exc:
         raise InputError(f"--strategy: {exc}") from None
     if cls.requires_oracle:
-        free = ", ".join(s.value for s in LabelStrategy)
         raise InputError(
             f"--strategy {spec!r} needs true labels for its picks, which salutary label "
-            f"does not have; choose from {free}"
+            f"does not have; choose from {', '.join(oracle_free_strategies())}"
         )
     return spec
 
@@ -291,11 +285,10 @@ def label(
             "--strategy",
             "-s",
             metavar="NAME[:PARAM=VALUE...]",
-            help="salutary-newton (batch-aware, second-order; the default), salutary (the "
-            "paper's first-order top-b; the only one --engine dask runs, and its default), "
-            "self-training or val-teacher (self-training with a teacher that also learns the "
-            "validation labels); parameters after the name, e.g. "
-            "salutary-newton:abstain=True.",
+            help=f"One of {', '.join(oracle_free_strategies())} (the first is the "
+            "default: batch-aware, second-order; salutary is the paper's first-order top-b; "
+            "val-teacher is self-training with a teacher that also learns the validation "
+            "labels); parameters after the name, e.g. salutary-newton:abstain=True.",
             show_default=False,
         ),
     ] = None,
@@ -354,14 +347,7 @@ def label(
     """
     try:
         _check_engine_options(engine, scheduler, workers)
-        if engine is Engine.dask:
-            if strategy not in (None, LabelStrategy.salutary.value):
-                raise InputError(
-                    f"--engine dask scores first-order influence only; use --strategy "
-                    f"salutary (or --engine memory for {strategy})"
-                )
-            strategy = LabelStrategy.salutary.value
-        strategy = _label_strategy(strategy or LabelStrategy.salutary_newton.value)
+        strategy = _label_strategy(strategy or DEFAULT_STRATEGY)
         check_output(output)
         tables = load_tables(labeled, unlabeled, validation, target, categorical or ())
         check_budget(budget, rounds, tables.unlabeled_file)
@@ -379,8 +365,9 @@ def label(
         client = _dask_client(scheduler, workers)
         try:
             frame = _salutary_label(
-                tables, budget=budget, rounds=rounds, l2=l2, seed=seed, client=client
-            )
+                tables, budget=budget, rounds=rounds, l2=l2, seed=seed, client=client,
+                strategy=strategy,
+            )  # fmt: skip
         finally:
             client.close()
     else:
@@ -445,25 +432,35 @@ def _salutary_label(
     rounds: int,
     l2: float,
     seed: int,
+    strategy: str,
     client: Client | None = None,
-    strategy: str = "salutary",
 ) -> pd.DataFrame:
-    """Salutary labeling of the encoded tables (in memory, or on ``client``'s cluster)."""
-    import numpy as np
-
+    """Label the encoded pool (in memory, or on ``client``'s cluster): one loop for both."""
+    n_pool = len(tables.X_pool)
+    pool_round = np.full(n_pool, -1, dtype=np.int64)
+    pool_label = np.full(n_pool, -1, dtype=np.int64)
+    pool_score = np.full(n_pool, np.nan)
+    pool = ArrayPool(tables.X_pool) if client is None else DaskPool(
+        scatter_pool(tables.X_pool, client), client
+    )  # fmt: skip
     with _progress() as progress:
         task = progress.add_task(
-            f"salutary labeling: {budget} of {len(tables.X_pool)} rows per round", total=rounds
+            f"salutary labeling: {budget} of {n_pool} rows per round", total=rounds
         )
 
-        def on_round(r: int) -> None:
-            progress.update(task, completed=r, description=f"salutary labeling: round {r}")
+        def on_round(done: LabelRound) -> None:
+            pool_round[done.rows] = done.round
+            pool_label[done.rows] = done.labels
+            pool_score[done.rows] = done.scores
+            progress.update(
+                task, completed=done.round, description=f"salutary labeling: round {done.round}"
+            )
 
-        kw = dict(budget=budget, rounds=rounds, l2=l2, seed=seed, on_round=on_round)
-        if client is None:
-            pool_round, pool_label, pool_score = _label_in_memory(tables, strategy=strategy, **kw)
-        else:
-            pool_round, pool_label, pool_score = _label_on_dask(tables, client=client, **kw)
+        label_pool(
+            LogisticModel(l2=l2, warm_start=True), tables.X_labeled, tables.y_labeled_codes,
+            pool, tables.X_val, tables.y_val_codes, strategy=strategy, budget=budget,
+            rounds=rounds, random_state=seed, callback=on_round,
+        )  # fmt: skip
         progress.update(task, description=f"salutary labeling: {rounds} rounds done")
 
     chosen = np.flatnonzero(pool_round > 0)
@@ -473,69 +470,6 @@ def _salutary_label(
     out[SCORE_COLUMN] = pool_score[chosen].astype(np.float64)
     out = out.sort_values([ROUND_COLUMN, SCORE_COLUMN], ascending=[True, False], kind="mergesort")
     return out.reset_index(drop=True)
-
-
-def _label_in_memory(
-    tables: Tables, *, budget, rounds, l2, seed, on_round, strategy="salutary"
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per pool row: round it was labeled in (-1: never), label code and score."""
-    import numpy as np
-
-    from salutary import LogisticModel, SalutaryLabeler
-
-    n_lab = len(tables.y_labeled_codes)
-    X = np.vstack([tables.X_labeled, tables.X_pool])
-    y = np.concatenate([tables.y_labeled_codes, np.full(len(tables.X_pool), -1, dtype=np.int64)])
-    labeler = SalutaryLabeler(
-        estimator=LogisticModel(l2=l2, warm_start=True),
-        budget=budget,
-        rounds=rounds,
-        strategy=strategy,
-        random_state=seed,
-        callback=lambda r, _labeler: on_round(r),
-    ).fit(X, y, tables.X_val, tables.y_val_codes)
-    return (
-        labeler.labeled_iter_[n_lab:],
-        labeler.transduction_[n_lab:],
-        labeler.salutary_score_[n_lab:],
-    )
-
-
-def _label_on_dask(
-    tables: Tables, *, budget, rounds, l2, seed, on_round, client
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """As :func:`_label_in_memory`, with the pool held and scored by the cluster."""
-    import numpy as np
-
-    from salutary import LogisticModel
-    from salutary.distributed import label_rounds, scatter_pool
-
-    n_pool = len(tables.X_pool)
-    pool_round = np.full(n_pool, -1, dtype=np.int64)
-    pool_label = np.full(n_pool, -1, dtype=np.int64)
-    pool_score = np.full(n_pool, np.nan)
-    on_round(0)
-
-    def record(done) -> None:
-        pool_round[done.rows] = done.round
-        pool_label[done.rows] = done.labels
-        pool_score[done.rows] = done.scores
-        on_round(done.round)
-
-    label_rounds(
-        LogisticModel(l2=l2, warm_start=True),
-        tables.X_labeled,
-        tables.y_labeled_codes,
-        scatter_pool(tables.X_pool, client),
-        tables.X_val,
-        tables.y_val_codes,
-        budget=budget,
-        rounds=rounds,
-        random_state=seed,
-        client=client,
-        callback=record,
-    )
-    return pool_round, pool_label, pool_score
 
 
 def _label_summary(frame: pd.DataFrame, target: str, output: str, *, budget, rounds) -> None:
@@ -756,7 +690,8 @@ def _versions() -> dict[str, str]:
 
 
 def _write_run(folder: Path, results, config: dict, name: str, *, budget: int) -> None:
-    from salutary.experiment import learning_curve_plot, summarize
+    from salutary.experiment import summarize
+    from salutary.plots import learning_curve_plot
 
     frame = results.copy()
     frame.insert(0, "dataset", name)
@@ -785,7 +720,8 @@ def _print_run_table(results, name: str, *, rounds: int, budget: int) -> None:
     from rich import box
     from rich.table import Table
 
-    from salutary.experiment import _oracle_free, summarize
+    from salutary.experiment import summarize
+    from salutary.strategies import is_oracle_free
 
     console = _stdout()
     summary = summarize(results)
@@ -812,7 +748,7 @@ def _print_run_table(results, name: str, *, rounds: int, budget: int) -> None:
     agree = agreement.mean()
     for strategy, part in summary.groupby("strategy", sort=False):
         by_round = part.set_index("round")
-        oracle = not _oracle_free(strategy)
+        oracle = not is_oracle_free(strategy)
         cells = []
         for r in shown:
             m, s = by_round.loc[r, "mean"], by_round.loc[r, "std"]
@@ -873,7 +809,7 @@ def bench(
     (as paper, every model also trains on the validation labels), and the sweeps val1,
     val5, budget1pct, rounds30, l2-1, l2-10, l2-200.
     """
-    from salutary.bench import ResultStore, grid, run_grid
+    from salutary.benchmark import ResultStore, grid, run_grid
     from salutary.datasets import BENCHMARK_DATASETS, list_datasets
     from salutary.strategies import STRATEGIES
 
@@ -961,8 +897,7 @@ def report(
 ) -> None:
     """Write REPORT.md, learning curves, per-run metrics (runs.csv) and every round of every
     run (results.parquet, which `salutary bench --from` can resume from) from a store."""
-    from salutary.bench import ResultStore
-    from salutary.report import complete_groups, per_run, write_report
+    from salutary.benchmark import ResultStore, complete_groups, per_run, write_report
 
     results = ResultStore(store).load()
     if results.empty:

@@ -1,25 +1,23 @@
-"""The paper's experiment protocol: split, run strategies over seeds, summarize, plot."""
+"""The paper's experiment protocol: split, run strategies over seeds, summarize."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from salutary.loop import PAPER_L2, ActiveLearningResult, run_active_learning
 from salutary.model import LogisticModel
 from salutary.strategies import STRATEGIES, parse_strategy
-from salutary.tabular import atomic_write
 
 __all__ = [
     "DEFAULT_STRATEGIES",
     "Split",
-    "learning_curve_plot",
     "paper_split",
     "run_experiment",
     "run_split",
@@ -42,21 +40,6 @@ class Split:
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
-
-
-def _oracle_free(strategy: str) -> bool:
-    """Whether a strategy name or spec labels its picks itself (unknown: no)."""
-    try:
-        return not parse_strategy(strategy)[0].requires_oracle
-    except ValueError:
-        return False
-
-
-def _strategy_rank(strategy: str) -> tuple[int, str]:
-    """Registry order; a spec (``name:param=value``) right after its base strategy."""
-    order = list(STRATEGIES)
-    base = strategy.split(":")[0]
-    return (order.index(base) if base in order else len(order), strategy)
 
 
 def _stratified(X, y, size, seed):
@@ -245,8 +228,6 @@ def run_experiment(
             if on_done is not None:
                 on_done(s, seed)
     else:
-        from joblib import Parallel, delayed
-
         parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
         tasks = (
             delayed(_one_run)(X, y, s, seed, budget, rounds, l2, n_initial) for s, seed in jobs
@@ -282,65 +263,3 @@ def summarize(results: pd.DataFrame, value: str = "accuracy") -> pd.DataFrame:
     out = g.agg(["mean", "std", "count"]).reset_index()
     out["std"] = out["std"].fillna(0.0)
     return out
-
-
-def learning_curve_plot(
-    results: pd.DataFrame, path: str | Path, *, title: str = "", budget: int | None = None
-) -> Path:
-    """Mean test accuracy per round with a band of one standard deviation; saves a PNG.
-
-    Solid lines are strategies that use no oracle, dashed ones get true labels.
-
-    Parameters
-    ----------
-    results : DataFrame
-        Rounds of runs: columns ``strategy``, ``seed``, ``round``, ``accuracy``.
-    path : str or Path
-        The image, written atomically (its extension chooses the format).
-    title : str, optional
-    budget : int, optional
-        Samples per round; the x axis then counts samples added instead of rounds.
-
-    Returns
-    -------
-    Path
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    summary = summarize(results)
-    summary = summary.sort_values(
-        ["strategy", "round"], key=lambda c: c.map(_strategy_rank) if c.name == "strategy" else c
-    )
-    n_strategies = summary["strategy"].nunique()
-    colors = plt.get_cmap("tab10" if n_strategies <= 10 else "tab20").colors
-    alpha = 0.12 if n_strategies <= 4 else 0.05  # many overlapping bands: keep lines legible
-    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
-    for i, (strategy, part) in enumerate(summary.groupby("strategy", sort=False)):
-        x = part["round"].to_numpy() * (budget or 1)
-        m, s = part["mean"].to_numpy(), part["std"].to_numpy()
-        free = _oracle_free(strategy)
-        color = "black" if strategy == "salutary" else colors[i % len(colors)]
-        width = 2.2 if strategy == "salutary" else 1.3
-        style = "-" if free else "--"
-        ax.plot(x, m, style, color=color, lw=width, marker="o", markersize=3, label=strategy)
-        ax.fill_between(x, m - s, m + s, color=color, alpha=alpha)
-    ax.set_xlabel("samples added" if budget else "round")
-    ax.set_ylabel("test accuracy")
-    n_seeds = results["seed"].nunique()
-    ax.set_title(f"{title} (mean ± std over {n_seeds} seeds)" if title else "")
-    ax.grid(alpha=0.3)
-    ax.legend(
-        fontsize=7,
-        title="solid: no oracle\ndashed: true labels",
-        title_fontsize=7,
-        loc="center left",
-        bbox_to_anchor=(1.0, 0.5),
-    )
-    fig.tight_layout()
-    try:
-        return atomic_write(path, fig.savefig)
-    finally:
-        plt.close(fig)

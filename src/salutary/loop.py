@@ -1,30 +1,47 @@
-"""The labeling loop: rounds of select, label, refit."""
+"""The labeling loop: rounds of select, label, refit. One loop for every engine.
+
+:func:`run_rounds` is the loop; the pool sits behind :class:`salutary.pool.Pool`, so the
+same rounds run on an in-memory array (:class:`~salutary.pool.ArrayPool`) or on a Dask
+cluster (``salutary.distributed.DaskPool``). :func:`run_active_learning` runs it with an
+oracle and a test set for the benchmark; :class:`salutary.SalutaryLabeler` and
+``salutary label`` run it without an oracle.
+"""
 
 from __future__ import annotations
 
-import ctypes
-import mmap
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import clone
 from sklearn.metrics import log_loss
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    _num_samples,
-    check_array,
-    check_is_fitted,
-    check_random_state,
-)
+from sklearn.utils.validation import check_array, check_random_state
 
 from salutary.model import LogisticModel
-from salutary.strategies import Selection, Strategy, get_strategy
+from salutary.pool import ArrayPool, Pool
+from salutary.strategies import DEFAULT_STRATEGY, Selection, Strategy, get_strategy
 
-__all__ = ["ActiveLearningResult", "SalutaryLabeler", "default_model", "run_active_learning"]
+__all__ = [
+    "PAPER_L2",
+    "SMALL_VALIDATION",
+    "ActiveLearningResult",
+    "LabelRound",
+    "check_x",
+    "check_xy",
+    "default_model",
+    "label_pool",
+    "oracle_free_strategy",
+    "round_rng",
+    "run_active_learning",
+    "run_rounds",
+    "validation_loss",
+    "warn_small_validation",
+]
 
 #: The paper's strong regularization (lambda = 50, i.e. C = 0.02) on standardized features.
 PAPER_L2 = 50.0
@@ -103,69 +120,69 @@ class ActiveLearningResult:
         )
 
 
-def _validation_loss(model: object, X_val: np.ndarray, y_val: np.ndarray) -> float:
+def validation_loss(model: Any, X_val: np.ndarray | None, y_val: np.ndarray | None) -> float:
+    """Summed validation cross-entropy of a fitted model (NaN without a validation set,
+    or when it holds a class the model does not know)."""
     if X_val is None or y_val is None or not np.all(np.isin(y_val, model.classes_)):
         return float("nan")
     return float(log_loss(y_val, model.predict_proba(X_val), labels=model.classes_) * len(y_val))
 
 
-def _check_xy(name: str, X: np.ndarray, y: np.ndarray | None, n_features: int | None):
+def check_x(name: str, X: Any, n_features: int | None) -> np.ndarray:
+    """``X`` as a finite float array with ``n_features`` columns; ValueError naming
+    ``name`` otherwise."""
     X = check_array(X, dtype=(np.float64, np.float32), ensure_all_finite=True, input_name=name)
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"{name} has {X.shape[1]} features, X_labeled has {n_features}")
-    if y is not None:
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(X):
-            raise ValueError(f"{name} has {len(X)} rows but its labels have shape {y.shape}")
+    return X
+
+
+def check_xy(name: str, X: Any, y: Any, n_features: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`check_x`, and ``y`` as a 1-D array of as many labels."""
+    X = check_x(name, X, n_features)
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(X):
+        raise ValueError(f"{name} has {len(X)} rows but its labels have shape {y.shape}")
     return X, y
 
 
-def _drop_rows(X: np.ndarray, n: int, rows: np.ndarray) -> None:
-    """Remove ``rows`` from the first ``n`` rows of C-contiguous ``X`` in place, in order.
+def round_rng(
+    random_state: int | np.random.Generator | np.random.RandomState | None,
+) -> np.random.Generator:
+    """The Generator of the rounds of :class:`salutary.SalutaryLabeler` and of
+    ``salutary label``, derived from a ``random_state`` scikit-learn style."""
+    state = check_random_state(random_state)
+    return np.random.default_rng(state.randint(np.iinfo(np.int32).max))
 
-    Rows after each removed one slide up with one ``memmove`` per gap: a round costs a
-    pass over the pool at memory speed, with no allocation (a fresh ``X[remaining]``
-    would page-fault a whole new pool every round).
+
+@dataclass
+class LabelRound:
+    """One round of :func:`run_rounds` (round 0: the initial fit, nothing added).
+
+    Attributes
+    ----------
+    round : int
+    rows : ndarray of int
+        The rows added, as positions in the original pool.
+    labels : ndarray
+        The labels they were added with.
+    scores : ndarray
+        The strategy's scores of them.
+    asked : ndarray of bool
+        Which of them the oracle labeled.
+    seconds : float
+        Wall-clock seconds of the round (selection and refit).
+    model : estimator or None
+        The model fitted after the round (the loop's own object: do not keep it).
     """
-    if not X.flags.c_contiguous:
-        raise ValueError("_drop_rows needs a C-contiguous array")
-    if len(rows) == 0:  # a strategy may pick nothing (salutary-newton abstaining)
-        return
-    drop = np.sort(rows)
-    ends = np.append(drop[1:], n)
-    row = X.strides[0]
-    base = X.ctypes.data
-    for k, (gap, end) in enumerate(zip(drop.tolist(), ends.tolist(), strict=True)):
-        count = end - gap - 1
-        if count > 0:
-            ctypes.memmove(base + (gap - k) * row, base + (gap + 1) * row, count * row)
 
-
-def _private_copy_without(
-    X: np.ndarray, rows: np.ndarray, *, min_bytes: int = 64 * 2**20
-) -> np.ndarray:
-    """A C-contiguous copy of ``X`` without ``rows`` (``np.delete``), owned by the loop.
-
-    A copy of ``min_bytes`` or more goes to an anonymous mapping populated up front
-    (``MAP_POPULATE``, Linux): a fresh NumPy array takes a page fault per page on first
-    touch, which cost up to 7 s for a 3 GB pool on our VM against about 0.9 s populated
-    in bulk (BENCHMARKS.md). Elsewhere, and for small pools, ``np.delete``.
-    """
-    drop = np.unique(np.asarray(rows, dtype=np.intp))
-    shape = (X.shape[0] - len(drop), *X.shape[1:])
-    nbytes = int(np.prod(shape)) * X.dtype.itemsize
-    populate = getattr(mmap, "MAP_POPULATE", None)
-    if populate is None or nbytes < min_bytes or nbytes == 0:
-        return np.ascontiguousarray(np.delete(X, drop, axis=0))
-    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
-    out = np.frombuffer(buf, dtype=X.dtype).reshape(shape)  # keeps ``buf`` alive
-    # One block copy per run of kept rows (np.compress into ``out`` was 8x slower).
-    src = dst = 0
-    for stop in [*drop.tolist(), X.shape[0]]:
-        out[dst : dst + stop - src] = X[src:stop]
-        dst += stop - src
-        src = stop + 1
-    return out
+    round: int
+    rows: np.ndarray
+    labels: np.ndarray
+    scores: np.ndarray
+    asked: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    seconds: float = 0.0
+    model: Any = None
 
 
 def _asked(strategy: Strategy, sel: Selection, n: int) -> np.ndarray:
@@ -187,77 +204,164 @@ def _asked(strategy: Strategy, sel: Selection, n: int) -> np.ndarray:
     return ask
 
 
-def _label_loop(
-    model: object,
+def run_rounds(
+    model: Any,
     strategy: Strategy,
     X_labeled: np.ndarray,
     y_labeled: np.ndarray,
-    X_pool: np.ndarray,
+    pool: Pool,
     X_val: np.ndarray | None,
     y_val: np.ndarray | None,
     *,
     budget: int,
     rounds: int,
     rng: np.random.Generator,
-    oracle: Callable[[np.ndarray], np.ndarray] | None,
-    on_round: Callable[[int, object, np.ndarray, np.ndarray, np.ndarray, float, np.ndarray], None],
-) -> object:
-    """Run the rounds; ``on_round(r, model, chosen, labels, scores, seconds, asked)`` after
-    each (``asked``: which chosen rows the oracle labeled).
+    oracle: Callable[[np.ndarray], np.ndarray] | None = None,
+    on_round: Callable[[LabelRound], None] | None = None,
+) -> Any:
+    """Fit ``model`` on the labeled rows, then ``rounds`` rounds of select, label, refit.
 
-    ``oracle(pool_indices)`` returns true labels; it is called only for oracle strategies,
-    and only with the picks they send to it (all of them unless ``Selection.ask`` says
-    otherwise).
+    Parameters
+    ----------
+    model : estimator
+        Fitted in place (clone it first to keep the original).
+    strategy : Strategy
+    X_labeled, y_labeled : ndarray
+        The initial training set.
+    pool : Pool
+        The unlabeled rows; the rows picked are removed from it as the rounds go.
+    X_val, y_val : ndarray or None
+        The labeled validation set (strategies that read it need it).
+    budget, rounds : int
+        Rows picked per round, and rounds.
+    rng : numpy.random.Generator
+        Every random choice of the strategy.
+    oracle : callable, optional
+        ``oracle(rows)`` returns the true labels of pool rows (positions in the
+        original pool). Called only for oracle strategies, and only with the picks
+        they send to it (all of them unless ``Selection.ask`` says otherwise).
+    on_round : callable, optional
+        Called with a :class:`LabelRound` after the initial fit and after each round.
+
+    Returns
+    -------
+    estimator
+        ``model``, fitted on the labeled rows plus every row added.
     """
     X_train, y_train = X_labeled, y_labeled
     trusted = np.ones(len(y_train), dtype=bool)  # rows whose label is ground truth
-    remaining = np.arange(X_pool.shape[0])
-    # The strategies see the remaining rows in their original order: the caller's array
-    # in round 1, then a contiguous prefix of one private copy, compacted in place.
-    pool, owned = X_pool, False
-    n_left = pool.shape[0]
+    remaining = np.arange(pool.n_rows)  # original positions of the rows still in the pool
+    report = on_round if on_round is not None else (lambda _: None)
     model.fit(X_train, y_train)
-    on_round(0, model, remaining[:0], y_train[:0], np.zeros(0), 0.0, np.zeros(0, bool))
+    report(LabelRound(0, remaining[:0], y_train[:0], np.zeros(0), model=model))
     for r in range(1, rounds + 1):
         t0 = time.perf_counter()
         sel = strategy.select(
-            model,
-            X_train,
-            y_train,
-            pool[:n_left],
-            budget,
-            X_val=X_val,
-            y_val=y_val,
-            trusted=trusted,
-            rng=rng,
-        )
+            model, X_train, y_train, pool, budget,
+            X_val=X_val, y_val=y_val, trusted=trusted, rng=rng,
+        )  # fmt: skip
         idx = np.asarray(sel.indices, dtype=np.intp)
         if len(np.unique(idx)) != len(idx):
             raise RuntimeError(f"strategy {strategy.name!r} picked a sample twice")
         chosen = remaining[idx]
         ask = _asked(strategy, sel, len(idx))
-        if sel.ask is None:
-            labels = np.asarray(oracle(chosen) if strategy.requires_oracle else sel.labels)
+        if not len(idx):
+            labels = y_train[:0]
         elif not ask.any():
             labels = np.asarray(sel.labels)
+        elif oracle is None:
+            raise ValueError(f"strategy {strategy.name!r} asks an oracle, but there is none")
         elif ask.all():
             labels = np.asarray(oracle(chosen))
         else:  # mixed: the oracle sees only the picks the strategy asks about
             labels = np.asarray(sel.labels).astype(y_train.dtype, copy=True)
             labels[ask] = np.asarray(oracle(chosen[ask]))
-        X_train = np.vstack([X_train, X_pool[chosen]])
+        X_train = np.vstack([X_train, pool.take(idx)])
         y_train = np.concatenate([y_train, labels.astype(y_train.dtype, copy=False)])
         trusted = np.concatenate([trusted, ask])
         remaining = np.delete(remaining, idx)
-        if owned:
-            _drop_rows(pool, n_left, idx)
-        else:
-            pool, owned = _private_copy_without(pool, idx), True
-        n_left -= len(idx)
+        pool.remove(idx)
         model.fit(X_train, y_train)
         seconds = time.perf_counter() - t0
-        on_round(r, model, chosen, labels, np.asarray(sel.scores), seconds, ask)
+        report(LabelRound(r, chosen, labels, np.asarray(sel.scores), ask, seconds, model))
     return model
+
+
+def oracle_free_strategy(strategy: str | Strategy) -> Strategy:
+    """The strategy of a name, spec or instance, checked; ValueError if it needs an oracle."""
+    strat = get_strategy(strategy)
+    strat.validate()
+    if strat.requires_oracle:
+        raise ValueError(
+            f"strategy {strat.name!r} needs an oracle; use run_active_learning with y_pool"
+        )
+    return strat
+
+
+def label_pool(
+    model: Any,
+    X_labeled: np.ndarray,
+    y_labeled: np.ndarray,
+    pool: Pool,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    strategy: str | Strategy = DEFAULT_STRATEGY,
+    budget: int,
+    rounds: int,
+    random_state: int | np.random.Generator | None = None,
+    callback: Callable[[LabelRound], None] | None = None,
+) -> tuple[list[LabelRound], Any]:
+    """Label rows of a pool without an oracle, on any engine.
+
+    What :class:`salutary.SalutaryLabeler` and ``salutary label`` run: ``model``
+    (cloned) is fit on the labeled rows, then each of ``rounds`` rounds adds ``budget``
+    pool rows with the labels an oracle-free ``strategy`` gives them. The pool is an
+    :class:`~salutary.pool.ArrayPool` or a ``salutary.distributed.DaskPool``; the same
+    arguments give the same rows, labels and scores on both.
+
+    Parameters
+    ----------
+    model : estimator
+        An L2 logistic model (cloned, not changed).
+    X_labeled, y_labeled : ndarray
+        The labeled rows.
+    pool : Pool
+        The unlabeled rows (the rows picked are removed from it).
+    X_val, y_val : ndarray
+        The labeled validation set.
+    strategy : str or Strategy, default="salutary-newton"
+        An oracle-free strategy, or its name or spec.
+    budget, rounds : int
+        Rows added per round, and rounds.
+    random_state : int, Generator or None
+        Seeds every random choice (:func:`round_rng`).
+    callback : callable, optional
+        Called with a :class:`LabelRound` (with the model fitted after it) after the
+        initial fit and after every round, e.g. for a progress bar.
+
+    Returns
+    -------
+    rounds : list of LabelRound
+        Rounds 1..R: the rows added (positions in the pool), their labels and scores.
+    model : estimator
+        Fitted on the labeled rows plus every row added.
+    """
+    strat = oracle_free_strategy(strategy)
+    warn_small_validation(len(y_val))
+    done: list[LabelRound] = []
+
+    def on_round(r: LabelRound) -> None:
+        if r.round > 0:
+            done.append(replace(r, model=None))
+        if callback is not None:
+            callback(r)
+
+    fitted = run_rounds(
+        clone(model), strat, X_labeled, y_labeled, pool, X_val, y_val, budget=budget,
+        rounds=rounds, rng=round_rng(random_state), on_round=on_round,
+    )  # fmt: skip
+    return done, fitted
 
 
 def run_active_learning(
@@ -293,8 +397,9 @@ def run_active_learning(
     X_test, y_test : array-like
         Held-out test set for the accuracy curve.
     strategy : str or Strategy, default="salutary"
-        One of ``salutary``, ``salutary-oracle``, ``random``, ``entropy``, ``margin``,
-        ``least-confidence``, or a :class:`~salutary.strategies.Strategy` instance.
+        A registered strategy name or spec (``salutary.strategies.STRATEGIES``, e.g.
+        ``"margin"`` or ``"salutary-newton:steps=1"``), or a
+        :class:`~salutary.strategies.Strategy` instance.
     budget : int, default=10
         Samples added per round.
     rounds : int, default=10
@@ -314,11 +419,14 @@ def run_active_learning(
     ActiveLearningResult
     """
     strat = get_strategy(strategy)
-    X_labeled, y_labeled = _check_xy("X_labeled", X_labeled, y_labeled, None)
+    X_labeled, y_labeled = check_xy("X_labeled", X_labeled, y_labeled, None)
     d = X_labeled.shape[1]
-    X_pool, y_pool = _check_xy("X_pool", X_pool, y_pool, d)
-    X_val, y_val = _check_xy("X_val", X_val, y_val, d)
-    X_test, y_test = _check_xy("X_test", X_test, y_test, d)
+    if y_pool is None:
+        X_pool = check_x("X_pool", X_pool, d)
+    else:
+        X_pool, y_pool = check_xy("X_pool", X_pool, y_pool, d)
+    X_val, y_val = check_xy("X_val", X_val, y_val, d)
+    X_test, y_test = check_xy("X_test", X_test, y_test, d)
     check_classification_targets(y_labeled)
     classes = np.unique(y_labeled)
     if len(classes) < 2:
@@ -343,28 +451,30 @@ def run_active_learning(
     label = strategy if isinstance(strategy, str) else strat.name or type(strat).__name__
     result = ActiveLearningResult(strategy=label, seed=seed)
 
-    def on_round(r, fitted, chosen, labels, scores, seconds, asked):
-        result.accuracy.append(float(np.mean(fitted.predict(X_test) == y_test)))
-        result.validation_loss.append(_validation_loss(fitted, X_val, y_val))
+    def on_round(done: LabelRound) -> None:
+        chosen, labels = done.rows, done.labels
+        result.accuracy.append(float(np.mean(done.model.predict(X_test) == y_test)))
+        result.validation_loss.append(validation_loss(done.model, X_val, y_val))
         result.n_labeled.append(len(y_labeled) + sum(len(s) for s in result.selected) + len(chosen))
-        result.n_true.append((result.n_true[-1] if result.n_true else 0) + int(asked.sum()))
-        if r > 0:
+        result.n_true.append((result.n_true[-1] if result.n_true else 0) + int(done.asked.sum()))
+        if done.round > 0:
             result.selected.append(chosen)
             result.labels.append(labels)
-            result.asked.append(asked)
-            result.scores.append(scores)
-            result.seconds.append(seconds)
+            result.asked.append(done.asked)
+            result.scores.append(done.scores)
+            result.seconds.append(done.seconds)
             result.agreement.append(
                 float(np.mean(labels == y_pool[chosen]))
                 if y_pool is not None and len(chosen)
                 else np.nan
             )
         if callback is not None:
-            callback(r, result)
+            callback(done.round, result)
 
-    oracle = (lambda idx: y_pool[idx]) if strat.requires_oracle else None
-    result.model = _label_loop(
-        model, strat, X_labeled, y_labeled, X_pool, X_val, y_val,
+    truth = y_pool
+    oracle = (lambda idx: truth[idx]) if truth is not None and strat.requires_oracle else None
+    result.model = run_rounds(
+        model, strat, X_labeled, y_labeled, ArrayPool(X_pool), X_val, y_val,
         budget=budget, rounds=rounds, rng=rng, oracle=oracle, on_round=on_round,
     )  # fmt: skip
     return result
@@ -389,179 +499,3 @@ def warn_small_validation(n_val: int) -> None:
             UserWarning,
             stacklevel=3,
         )
-
-
-class SalutaryLabeler(ClassifierMixin, BaseEstimator):
-    """Semi-supervised classifier that labels its own training data by salutary labeling.
-
-    Follows scikit-learn's semi-supervised convention: ``y`` holds ``-1`` for unlabeled
-    samples. Each of ``rounds`` rounds fits the estimator on the labeled part, scores
-    every unlabeled sample and class by its influence on the validation loss, and adds
-    the ``budget`` most helpful samples with their salutary labels. No true label beyond
-    the initial ones and the validation set is used.
-
-    With an ``encoder``, ``X``, ``X_val`` and the inputs of ``predict`` are raw data
-    (texts, images, ...) that the frozen encoder embeds first: the estimator, the
-    influence scores and the salutary labels all live on the embeddings (the paper's
-    convex surrogate of a deep model). ``X`` and ``X_val`` are embedded once per fit,
-    through the embedding cache, so refitting on the same data does not re-embed.
-
-    Parameters
-    ----------
-    estimator : estimator, default=None
-        L2 logistic model refit every round; ``LogisticModel(l2=50)`` by default.
-    encoder : encoder, Embedder or None, default=None
-        Frozen encoder applied to every input: anything
-        :func:`salutary.embeddings.as_encoder` accepts (a ``torch.nn.Module``, a
-        sentence-transformers model directory, a fitted scikit-learn transformer, an
-        encoder object), or a :class:`salutary.embeddings.Embedder` to choose the cache,
-        progress bar and batch size (by default: the default cache, no progress bar).
-        None: ``X`` is used as it is.
-    budget : int, default=10
-        Samples labeled per round.
-    rounds : int, default=10
-        Number of rounds; fewer are run if the unlabeled rows run out.
-    strategy : str or Strategy, default="salutary-newton"
-        An oracle-free strategy. The default (batch-aware selection scored by the
-        validation loss after one Newton step; budgets above 5% of the training set in
-        sub-batches with a refit in between) beat the paper's first-order top-b,
-        ``"salutary"``, in our benchmark (README, "Benchmark").
-    random_state : int, Generator or None, default=None
-        Seeds tie-breaking.
-    callback : callable or None, default=None
-        Called as ``callback(round, labeler)`` after the initial fit (round 0) and after
-        every round, e.g. to drive a progress bar.
-
-    Attributes
-    ----------
-    estimator_ : estimator
-        Fitted on the initial labels plus all labels assigned (on the embeddings when
-        an encoder is used).
-    embedder_ : Embedder or None
-        The fitted embedding step; None without an encoder.
-    classes_ : ndarray
-    transduction_ : ndarray of shape (n_samples,)
-        Labels used for the final fit; ``-1`` for samples still unlabeled.
-    labeled_iter_ : ndarray of shape (n_samples,)
-        Round in which each sample was labeled: 0 for the initial labels, -1 never.
-    salutary_score_ : ndarray of shape (n_samples,)
-        Predicted validation-loss decrease of the samples labeled by the strategy
-        (NaN elsewhere).
-    validation_loss_ : list of float
-        Summed validation cross-entropy after each fit (``rounds + 1`` values).
-    """
-
-    def __init__(
-        self,
-        estimator: object | None = None,
-        *,
-        encoder: object | None = None,
-        budget: int = 10,
-        rounds: int = 10,
-        strategy: str | Strategy = "salutary-newton",
-        random_state: int | np.random.Generator | None = None,
-        callback: Callable[[int, SalutaryLabeler], None] | None = None,
-    ) -> None:
-        self.estimator = estimator
-        self.encoder = encoder
-        self.callback = callback
-        self.budget = budget
-        self.rounds = rounds
-        self.strategy = strategy
-        self.random_state = random_state
-
-    def fit(
-        self, X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
-    ) -> SalutaryLabeler:
-        """Label ``budget x rounds`` of the unlabeled rows and fit the final estimator.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Features, or raw inputs (e.g. a list of texts) when ``encoder`` is set.
-        y : array-like of shape (n_samples,)
-            Labels, ``-1`` for unlabeled samples.
-        X_val, y_val : array-like
-            Labeled validation set (raw inputs when ``encoder`` is set).
-
-        Returns
-        -------
-        self : SalutaryLabeler
-        """
-        strat = get_strategy(self.strategy)
-        if strat.requires_oracle:
-            raise ValueError(
-                f"strategy {strat.name!r} needs an oracle; use run_active_learning with y_pool"
-            )
-        self.embedder_ = None
-        if self.encoder is not None:
-            self.__dict__.pop("n_features_in_", None)  # from an earlier fit without encoder
-            from salutary.embeddings import Embedder
-
-            # Check the lengths before the (possibly slow) embedding.
-            for name, data, labels in (("X", X, y), ("X_val", X_val, y_val)):
-                if np.shape(labels) != (_num_samples(data),):
-                    raise ValueError(
-                        f"{name} has {_num_samples(data)} samples but its labels have "
-                        f"shape {np.shape(labels)}"
-                    )
-            embedder = self.encoder if isinstance(self.encoder, Embedder) else None
-            self.embedder_ = clone(embedder or Embedder(self.encoder)).fit(X)
-            # float64 like every dataset of the registry (the encoders give float32).
-            X = self.embedder_.transform(X).astype(np.float64)
-            X_val = self.embedder_.transform(X_val).astype(np.float64)
-        X = check_array(X, dtype=(np.float64, np.float32))
-        y = np.asarray(y)
-        if y.shape != (X.shape[0],):
-            raise ValueError(f"y has shape {y.shape}, expected ({X.shape[0]},)")
-        X_val, y_val = _check_xy("X_val", X_val, y_val, X.shape[1])
-        warn_small_validation(len(y_val))
-        unlabeled = y == -1
-        labeled = ~unlabeled
-        if len(np.unique(y[labeled])) < 2:
-            raise ValueError("need labeled samples (y != -1) of at least two classes")
-        unseen = np.setdiff1d(y_val, y[labeled])
-        if len(unseen):
-            raise ValueError(f"y_val has labels never seen in y: {unseen[:5].tolist()}")
-        pool_rows = np.flatnonzero(unlabeled)
-        rounds = min(self.rounds, len(pool_rows) // self.budget)
-        rng = check_random_state(self.random_state)
-        rng = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
-
-        self.transduction_ = y.copy()
-        self.labeled_iter_ = np.where(labeled, 0, -1)
-        self.salutary_score_ = np.full(X.shape[0], np.nan)
-        self.validation_loss_ = []
-
-        def on_round(r, fitted, chosen, labels, scores, seconds, asked):
-            rows = pool_rows[chosen]
-            self.transduction_[rows] = labels
-            self.labeled_iter_[rows] = r
-            self.salutary_score_[rows] = scores
-            self.validation_loss_.append(_validation_loss(fitted, X_val, y_val))
-            if self.callback is not None:
-                self.callback(r, self)
-
-        model = clone(default_model() if self.estimator is None else self.estimator)
-        self.estimator_ = _label_loop(
-            model, strat, X[labeled], y[labeled], X[pool_rows], X_val, y_val,
-            budget=self.budget, rounds=rounds, rng=rng, oracle=None, on_round=on_round,
-        )  # fmt: skip
-        self.classes_ = self.estimator_.classes_
-        if self.embedder_ is None:
-            self.n_features_in_ = X.shape[1]
-        return self
-
-    def _features(self, X: object) -> np.ndarray:
-        check_is_fitted(self, "estimator_")
-        if self.embedder_ is None:
-            return X
-        return self.embedder_.transform(X).astype(np.float64)
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Predict with the final estimator (embedding ``X`` first if there is an encoder)."""
-        return self.estimator_.predict(self._features(X))
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Class probabilities from the final estimator (embedding ``X`` first if needed)."""
-        return self.estimator_.predict_proba(self._features(X))

@@ -9,15 +9,26 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ttest_rel
 
-from salutary.strategies import STRATEGIES, SalutaryHybrid, strategy_class
-from salutary.tabular import atomic_write
+from salutary._io import atomic_write
+from salutary.benchmark.protocols import PROTOCOLS
+from salutary.benchmark.store import oracle_kind, with_n_true
+from salutary.plots import learning_curve_plot
+from salutary.strategies import (
+    DEFAULT_STRATEGY,
+    STRATEGIES,
+    SalutaryLabeling,
+    strategy_class,
+    strategy_sort_key,
+)
 
 __all__ = [
     "ALPHA",
     "HYBRID",
     "METHOD",
-    "compare",
+    "VARIANTS",
     "ablation_table",
+    "compare",
+    "complete_groups",
     "markdown_table",
     "outcomes",
     "per_run",
@@ -28,15 +39,20 @@ __all__ = [
 
 #: Significance level of the paired tests.
 ALPHA = 0.05
-#: The method under test; every other strategy except its ablation is a baseline.
-METHOD = "salutary"
+#: The paper's method; every strategy that is not a salutary variant is a baseline.
+METHOD = SalutaryLabeling.name
 #: The strategy that buys true labels for part of its picks (compared per true label).
-HYBRID = SalutaryHybrid.name
+HYBRID = next(name for name, cls in STRATEGIES.items() if cls.partial_oracle)
+#: The oracle-free salutary variants, each compared with the baselines.
+VARIANTS = tuple(n for n, c in STRATEGIES.items() if not (c.baseline or c.requires_oracle))
 
 
 def _is_variant(strategy: str) -> bool:
     """Salutary strategies and their specs are not baselines; any other spec is."""
-    return strategy.split(":")[0].startswith("salutary")
+    try:
+        return not strategy_class(strategy).baseline
+    except ValueError:  # not registered
+        return False
 
 
 def _is_ablation(strategy: str) -> bool:
@@ -46,10 +62,8 @@ def _is_ablation(strategy: str) -> bool:
 
 def _columns(present: set[str]) -> list[str]:
     """Registered strategies and specs of baselines, each spec after its base strategy."""
-    from salutary.experiment import _strategy_rank
-
     shown = [s for s in present if s in STRATEGIES or (":" in s and not _is_ablation(s))]
-    return sorted(shown, key=_strategy_rank)
+    return sorted(shown, key=strategy_sort_key)
 
 
 def _aulc(acc: np.ndarray) -> float:
@@ -57,69 +71,6 @@ def _aulc(acc: np.ndarray) -> float:
     if len(acc) == 1:
         return float(acc[0])
     return float(np.trapezoid(acc) / (len(acc) - 1))
-
-
-def _oracle_kind(strategy: str) -> float:
-    """1 if every pick of ``strategy`` gets a true label, 0 if none does, NaN otherwise
-    (unknown, or a strategy that asks about only some of its picks)."""
-    try:
-        cls = strategy_class(strategy)  # a spec ("name:param=value") counts as its class
-    except ValueError:
-        return np.nan
-    if issubclass(cls, SalutaryHybrid):
-        return np.nan
-    return float(cls.requires_oracle)
-
-
-def _known_strategy(strategy: str) -> bool:
-    """Whether ``strategy`` names a registered strategy, or a spec of one."""
-    try:
-        strategy_class(strategy)
-    except ValueError:
-        return False
-    return True
-
-
-def with_n_true(results: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``results`` with ``n_true`` (oracle labels spent so far) on every row.
-
-    Runs stored before the column existed lack it (or hold NaN there once concatenated
-    with newer runs). For those rows it is derived: every pick of an oracle strategy
-    is a true label, so ``n_true = n_labeled - n_labeled at round 0`` (``round *
-    budget`` where ``n_labeled`` is missing); oracle-free strategies spend none. A
-    strategy that asks about only some picks (``salutary-hybrid``) cannot be derived
-    and stays NaN. A spec (``name:param=value``) counts as its strategy; names that are
-    neither follow the stored ``oracle`` column.
-
-    Parameters
-    ----------
-    results : pandas.DataFrame
-        Rounds of runs: ``strategy`` and ``round``, and ``n_labeled`` or ``budget``.
-
-    Returns
-    -------
-    pandas.DataFrame
-    """
-    out = results.copy()
-    if "n_true" not in out:
-        out["n_true"] = np.nan
-    missing = out["n_true"].isna()
-    if missing.any():
-        keys = [k for k in ("protocol", "dataset", "strategy", "seed") if k in out]
-        spent = pd.Series(np.nan, index=out.index)
-        if "n_labeled" in out:
-            spent = out["n_labeled"] - out.groupby(keys)["n_labeled"].transform("min")
-        if "budget" in out:
-            spent = spent.fillna(out["round"] * out["budget"])
-        oracle = out["strategy"].map(_oracle_kind)
-        if "oracle" in out:
-            unknown = ~out["strategy"].map(_known_strategy).astype(bool)
-            oracle[unknown] = out.loc[unknown, "oracle"].astype(float)
-        derived = spent.where(oracle == 1.0, np.where(oracle == 0.0, 0.0, np.nan))
-        out["n_true"] = out["n_true"].astype(float).where(~missing, derived)
-    if not out["n_true"].isna().any():
-        out["n_true"] = out["n_true"].astype(np.int64)
-    return out
 
 
 def per_run(results: pd.DataFrame) -> pd.DataFrame:
@@ -166,7 +117,7 @@ def complete_groups(results: pd.DataFrame, min_seeds: int) -> tuple[pd.DataFrame
     Parameters
     ----------
     results : DataFrame
-        Every round of every run, as :meth:`salutary.bench.ResultStore.load` returns.
+        Every round of every run, as :meth:`salutary.benchmark.ResultStore.load` returns.
     min_seeds : int
         Seeds a group needs to be kept.
 
@@ -303,7 +254,7 @@ def outcomes(runs: pd.DataFrame, metric: str = "final", method: str = METHOD) ->
         baselines = means[[s for s in means.index if not _is_variant(s)]]
         if baselines.empty:
             continue
-        best = baselines.idxmax()
+        best = str(baselines.idxmax())
         diff, p, n = compare(part, method, best, metric)
         rdiff, rp, _ = compare(part, method, "random", metric)
         rows.append(
@@ -450,7 +401,7 @@ def _per_true_label_section(tab: pd.DataFrame, method: str = HYBRID) -> list[str
 
 
 def ablation_table(
-    runs: pd.DataFrame, reference: str = "salutary-newton", metric: str = "final"
+    runs: pd.DataFrame, reference: str = DEFAULT_STRATEGY, metric: str = "final"
 ) -> str:
     """Strategy specs (``name:param=value``, see :func:`salutary.strategies.parse_strategy`)
     against ``reference`` on one protocol.
@@ -474,10 +425,8 @@ def ablation_table(
     str
         A Markdown table; empty if there is no spec or no ``reference`` run.
     """
-    from salutary.experiment import _strategy_rank
-
     present = set(runs["strategy"])
-    specs = sorted((s for s in present if _is_ablation(s)), key=_strategy_rank)
+    specs = sorted((s for s in present if _is_ablation(s)), key=strategy_sort_key)
     if not specs or reference not in present:
         return ""
     columns = [s for s in (METHOD,) if s in present] + specs
@@ -512,7 +461,7 @@ def _verdict(diff: float, p: float) -> str:
 
 
 def _agreement_table(results: pd.DataFrame) -> str:
-    free = [s for s in _columns(set(results["strategy"])) if _oracle_kind(s) == 0.0]
+    free = [s for s in _columns(set(results["strategy"])) if oracle_kind(s) == 0.0]
     part = results[results["strategy"].isin(free) & (results["round"] > 0)]
     if part.empty:
         return "_no oracle-free runs_"
@@ -570,11 +519,12 @@ def _outcome_section(out_tab: pd.DataFrame, method: str) -> list[str]:
         "| p | outcome |",
         "|---|---:|---|---:|---:|---:|---|---:|---:|---|",
     ]
-    for r in out_tab.itertuples(index=False):
+    for r in out_tab.to_dict("records"):
         lines.append(
-            f"| {r.dataset} | {r.method_mean:.3f} | {r.best_baseline} | {r.baseline_mean:.3f} | "
-            f"{r.difference:+.3f} | {_p(r.p)} | {r.outcome} | {r.vs_random:+.3f} | "
-            f"{_p(r.p_random)} | {r.outcome_random} |"
+            f"| {r['dataset']} | {r['method_mean']:.3f} | {r['best_baseline']} | "
+            f"{r['baseline_mean']:.3f} | {r['difference']:+.3f} | {_p(r['p'])} | "
+            f"{r['outcome']} | {r['vs_random']:+.3f} | {_p(r['p_random'])} | "
+            f"{r['outcome_random']} |"
         )
     return [*lines, ""]
 
@@ -604,7 +554,7 @@ def write_report(
     Parameters
     ----------
     results : DataFrame
-        Every round of every run, as :meth:`salutary.bench.ResultStore.load` returns.
+        Every round of every run, as :meth:`salutary.benchmark.ResultStore.load` returns.
     out_dir : str or Path
         Folder for ``REPORT.md`` and the plots (created if missing).
     plots : bool, default=True
@@ -617,8 +567,6 @@ def write_report(
     Path
         The Markdown file.
     """
-    from salutary.experiment import learning_curve_plot
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     runs = per_run(results)
@@ -636,8 +584,6 @@ def write_report(
         "Baselines are all strategies except the `salutary*` variants. Protocol `fair`: "
         "every model also trains on the validation labels."
     )
-    from salutary.bench import PROTOCOLS
-
     known = [p for p in PROTOCOLS if p in set(runs["protocol"])]
     order = known + sorted(set(runs["protocol"]) - set(known))
     for protocol in order:
@@ -646,8 +592,7 @@ def write_report(
         n_seeds = prot_runs["seed"].nunique()
         parts += ["", f"## Protocol `{protocol}` ({_n(n_seeds, 'seed')})", ""]
         present = set(prot_runs["strategy"])
-        variants = (METHOD, "salutary-newton", "salutary-crossfit")
-        for method in [m for m in variants if m in present]:
+        for method in [m for m in VARIANTS if m in present]:
             parts += _outcome_section(outcomes(prot_runs, method=method), method)
         if HYBRID in present:
             parts += _per_true_label_section(per_true_label(prot_results))

@@ -14,20 +14,21 @@ it costs one matrix product, the same as predicting them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from salutary._chunks import CHUNK_SIZE, map_chunks
 from salutary._linear import LogisticObjective, SolveInfo, probabilities
 
 __all__ = ["InfluenceFactors", "influence_matrix", "model_parameters"]
 
 
-def model_parameters(model: object) -> tuple[np.ndarray, np.ndarray, float, bool]:
+def model_parameters(model: Any) -> tuple[np.ndarray, np.ndarray, float, bool]:
     """``(classes, theta, l2, fit_intercept)`` of a fitted L2 logistic model.
 
     Accepts :class:`salutary.LogisticModel` and scikit-learn's ``LogisticRegression``
@@ -56,6 +57,8 @@ def model_parameters(model: object) -> tuple[np.ndarray, np.ndarray, float, bool
 
 
 def _class_index(classes: np.ndarray, y: np.ndarray, what: str) -> np.ndarray:
+    """Positions of the labels ``y`` in the sorted ``classes``; ValueError naming ``what``
+    for a label the model was not trained on."""
     y = np.asarray(y)
     idx = np.searchsorted(classes, y)
     idx = np.clip(idx, 0, len(classes) - 1)
@@ -185,53 +188,16 @@ class InfluenceFactors(BaseEstimator):
         self.validation_gradient_ = g_val
         return self
 
-    def _n_threads(self, n_chunks: int) -> int:
-        if n_chunks < 2:
-            return 1
-        n = self.n_jobs
-        if n is None:
-            from threadpoolctl import threadpool_info
-
-            blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-            n = max(blas, default=1)
-        elif n < 0:
-            n = os.cpu_count() or 1
-        return max(1, min(int(n), n_chunks))
-
     def _map_chunks(
         self,
         X: np.ndarray,
         chunk_size: int,
         work: Callable[[int, np.ndarray, np.ndarray], None],
     ) -> None:
-        """``work(start, X[start:start + chunk_size], buffer)`` for every chunk.
-
-        With several threads each takes every n-th chunk with a buffer of its own and
-        BLAS limited to one thread: the element-wise steps after the product run in
-        parallel too, which a multi-threaded product alone leaves serial (they cost
-        about half as much as the product at K = 10).
-        """
-        chunk_size = max(int(chunk_size), 1)
-        starts = range(0, X.shape[0], chunk_size)
-        n_threads = self._n_threads(len(starts))
-
-        def run(first: int) -> None:
-            buf = self._buffer(chunk_size, X.dtype)
-            # Non-finite rows are reported from the scores afterwards (_check_finite);
-            # errstate is per thread, so it is set here.
-            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-                for start in starts[first::n_threads]:
-                    work(start, X[start : start + chunk_size], buf)
-
-        if n_threads == 1:
-            run(0)
-            return
-        from concurrent.futures import ThreadPoolExecutor
-
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
-            list(pool.map(run, range(n_threads)))  # list(): re-raise a worker's error
+        """``work(start, X[start:start + chunk_size], buffer)`` for every chunk, each
+        thread with a scratch buffer of its own (:func:`salutary._chunks.map_chunks`)."""
+        size = max(int(chunk_size), 1)
+        map_chunks(X, size, work, lambda: self._buffer(size, X.dtype), n_jobs=self.n_jobs)
 
     def _weights(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray | None]:
         """``[W; V]^T`` (d x 2k) and the stacked intercepts (2k x 1), cast once per dtype."""
@@ -300,7 +266,7 @@ class InfluenceFactors(BaseEstimator):
         label[S[0] == s_min] = 0
         return label, self._ps(Z, S) - s_min
 
-    def score(self, X_pool: np.ndarray, *, chunk_size: int = 4096) -> np.ndarray:
+    def score(self, X_pool: np.ndarray, *, chunk_size: int = CHUNK_SIZE) -> np.ndarray:
         """Influence matrix of shape ``(n_pool, n_classes)``, columns in ``classes_`` order.
 
         Entry ``[j, c]`` is the first-order predicted decrease of the summed validation
@@ -329,7 +295,7 @@ class InfluenceFactors(BaseEstimator):
         return out
 
     def best_labels(
-        self, X_pool: np.ndarray, *, chunk_size: int = 4096
+        self, X_pool: np.ndarray, *, chunk_size: int = CHUNK_SIZE
     ) -> tuple[np.ndarray, np.ndarray]:
         """Salutary label (class index into ``classes_``) and its influence, per sample.
 

@@ -1,0 +1,235 @@
+"""A resumable results store: one Parquet file per finished run, claims for runs in flight.
+
+Each finished (dataset, strategy, protocol, seed) run is written as its own Parquet file,
+atomically (temporary file, then rename), so a killed benchmark loses at most the runs
+in flight and a restart skips everything already stored. A run is claimed (a file under
+``.claims/`` in the store) before it starts, so several benchmark processes, on one
+machine or on several sharing the store folder, can work through the same grid without
+running anything twice.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from salutary._io import atomic_write
+from salutary.benchmark.protocols import RunKey
+from salutary.strategies import strategy_class
+
+__all__ = ["ResultStore", "known_strategy", "oracle_kind", "with_n_true"]
+
+
+class ResultStore:
+    """A folder of Parquet files, one per finished run.
+
+    Parameters
+    ----------
+    path : str or Path
+        Folder (created on first write).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def done(self) -> set[RunKey]:
+        """Keys of every run already stored."""
+        if not self.path.is_dir():
+            return set()
+        keys = (RunKey.from_filename(p.name) for p in self.path.glob("*.parquet"))
+        return {k for k in keys if k is not None}
+
+    # ------------------------------------------------------------------ claims
+    @property
+    def claims_path(self) -> Path:
+        """Folder of the claim files of runs in progress."""
+        return self.path / ".claims"
+
+    def _claim_file(self, key: RunKey) -> Path:
+        return self.claims_path / f"{key.filename.removesuffix('.parquet')}.claim"
+
+    def claim(self, key: RunKey) -> bool:
+        """Reserve ``key`` for this process.
+
+        Returns False when the run is stored or another process holds its claim. The
+        claim file is created exclusively, so of several processes (also on other
+        machines sharing the folder) exactly one gets it.
+        """
+        if (self.path / key.filename).exists():
+            return False
+        path = self._claim_file(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{socket.gethostname()} {os.getpid()}\n")
+        if (self.path / key.filename).exists():  # finished between the check and the claim
+            self.release(key)
+            return False
+        return True
+
+    def release(self, key: RunKey) -> None:
+        """Drop this process's claim on ``key`` (stored or failed)."""
+        self._claim_file(key).unlink(missing_ok=True)
+
+    def claimed(self) -> dict[RunKey, str]:
+        """Keys claimed by some process, with the claim's ``host pid``."""
+        out = {}
+        for p in self.claims_path.glob("*.claim"):
+            key = RunKey.from_filename(p.name.removesuffix(".claim") + ".parquet")
+            if key is not None:
+                try:
+                    out[key] = p.read_text().strip()
+                except OSError:  # released meanwhile
+                    continue
+        return out
+
+    def clear_stale_claims(self) -> int:
+        """Remove claims left by processes of this machine that no longer run; how many.
+
+        A killed benchmark leaves its claims behind. Claims of other machines are kept:
+        whether their process runs cannot be told from here.
+        """
+        host, cleared = socket.gethostname(), 0
+        for key, owner in self.claimed().items():
+            claim_host, _, pid = owner.rpartition(" ")
+            if claim_host != host or not pid.isdigit() or _alive(int(pid)):
+                continue
+            path = self._claim_file(key)
+            # Move it aside first: a live process may have re-claimed the key meanwhile.
+            aside = path.with_name(f".{path.name}.{os.getpid()}")
+            try:
+                os.rename(path, aside)
+            except FileNotFoundError:
+                continue
+            if aside.read_text().strip() != owner:
+                try:  # not the stale claim: give it back
+                    os.link(aside, path)
+                except FileExistsError:
+                    pass
+            else:
+                cleared += 1
+            aside.unlink()
+        return cleared
+
+    def write(self, key: RunKey, frame: pd.DataFrame) -> Path:
+        """Store one run atomically: a reader sees the whole file or none.
+
+        Parameters
+        ----------
+        key : RunKey
+        frame : DataFrame
+            The run's rounds, as :func:`run_one` returns them.
+
+        Returns
+        -------
+        Path
+            The run's file.
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        return atomic_write(
+            self.path / key.filename, lambda tmp: frame.to_parquet(tmp, index=False)
+        )
+
+    def import_frame(self, frame: pd.DataFrame) -> int:
+        """Store every run of a consolidated results frame not stored yet; how many."""
+        done = self.done()
+        added = 0
+        keys = ["dataset", "protocol", "strategy", "seed"]
+        for values, run in frame.groupby(keys, sort=False):
+            dataset, protocol, strategy, seed = map(str, values)
+            key = RunKey(dataset, protocol, strategy, int(seed))
+            if key not in done:
+                self.write(key, run.reset_index(drop=True))
+                added += 1
+        return added
+
+    def load(self) -> pd.DataFrame:
+        """Every stored run, concatenated (empty frame if none).
+
+        Runs stored before ``n_true`` was recorded get it derived (:func:`with_n_true`).
+        """
+        files = sorted(p for p in self.path.glob("*.parquet") if RunKey.from_filename(p.name))
+        if not files:
+            return pd.DataFrame()
+        return with_n_true(pd.concat([pd.read_parquet(p) for p in files], ignore_index=True))
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this machine with that id runs (or belongs to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def oracle_kind(strategy: str) -> float:
+    """1 if every pick of ``strategy`` gets a true label, 0 if none does, NaN otherwise
+    (unknown, or a strategy that asks about only some of its picks)."""
+    try:
+        cls = strategy_class(strategy)  # a spec ("name:param=value") counts as its class
+    except ValueError:
+        return np.nan
+    if cls.partial_oracle:
+        return np.nan
+    return float(cls.requires_oracle)
+
+
+def known_strategy(strategy: str) -> bool:
+    """Whether ``strategy`` names a registered strategy, or a spec of one."""
+    try:
+        strategy_class(strategy)
+    except ValueError:
+        return False
+    return True
+
+
+def with_n_true(results: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``results`` with ``n_true`` (oracle labels spent so far) on every row.
+
+    Runs stored before the column existed lack it (or hold NaN there once concatenated
+    with newer runs). For those rows it is derived: every pick of an oracle strategy
+    is a true label, so ``n_true = n_labeled - n_labeled at round 0`` (``round *
+    budget`` where ``n_labeled`` is missing); oracle-free strategies spend none. A
+    strategy that asks about only some picks (``salutary-hybrid``) cannot be derived
+    and stays NaN. A spec (``name:param=value``) counts as its strategy; names that are
+    neither follow the stored ``oracle`` column.
+
+    Parameters
+    ----------
+    results : pandas.DataFrame
+        Rounds of runs: ``strategy`` and ``round``, and ``n_labeled`` or ``budget``.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    out = results.copy()
+    if "n_true" not in out:
+        out["n_true"] = np.nan
+    missing = out["n_true"].isna()
+    if missing.any():
+        keys = [k for k in ("protocol", "dataset", "strategy", "seed") if k in out]
+        spent = pd.Series(np.nan, index=out.index)
+        if "n_labeled" in out:
+            spent = out["n_labeled"] - out.groupby(keys)["n_labeled"].transform("min")
+        if "budget" in out:
+            spent = spent.fillna(out["round"] * out["budget"])
+        oracle = out["strategy"].map(oracle_kind)
+        if "oracle" in out:
+            unknown = ~out["strategy"].map(known_strategy).astype(bool)
+            oracle[unknown] = out.loc[unknown, "oracle"].astype(float)
+        derived = spent.where(oracle == 1.0, np.where(oracle == 0.0, 0.0, np.nan))
+        out["n_true"] = out["n_true"].astype(float).where(~missing, derived)
+    if not out["n_true"].isna().any():
+        out["n_true"] = out["n_true"].astype(np.int64)
+    return out

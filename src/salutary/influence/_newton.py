@@ -1,0 +1,291 @@
+"""Second-order look-ahead: the exact validation loss one Newton step after adding pairs.
+
+Used by :class:`salutary.strategies.NewtonGreedySalutary`. For candidate (sample, label)
+pairs it predicts, by one Newton step from the current parameters, the model after
+adding each pair to the training set together with the pairs already accepted, and
+evaluates the validation loss exactly at that model (not its linearization). The
+Hessian of the training set is built and factorized once, at the fitted model; the
+accepted pairs' own curvature joins it by refactorizing small systems and by the
+Woodbury identity for large ones (:class:`GrowingHessian`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.linalg
+from scipy.special import log_expit
+
+from salutary._linear import LogisticObjective, linear_scores, probabilities
+from salutary.influence._factors import model_parameters
+
+__all__ = [
+    "NEWTON_MAX_PARAMS",
+    "REFACTOR_MAX_PARAMS",
+    "GrowingHessian",
+    "OneStepLosses",
+    "cross_entropy_sum",
+    "pair_hessian",
+]
+
+#: Largest model (``k * (d + 1)`` parameters) for which the dense Hessian is built
+#: (800 MB in float64).
+NEWTON_MAX_PARAMS = 10_000
+
+#: Up to this many parameters the Hessian is refactorized after each accepted step;
+#: beyond it, it is factorized once and the accepted pairs enter by Woodbury.
+REFACTOR_MAX_PARAMS = 4000
+
+#: Logits of the validation set held at once while scoring pairs (64 MB in float64).
+_LOGIT_BUDGET = 8_000_000
+
+
+def pair_hessian(p: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Hessian of one sample's cross-entropy: ``(diag(p) - p p^T) (x) x x^T``.
+
+    ``p`` holds the probabilities of the ``k`` logits (one sigmoid logit: ``p (1 - p)``).
+    """
+    C = np.diag(p * (1.0 - p)) if p.shape[0] == 1 else np.diag(p) - np.outer(p, p)
+    return np.kron(C, np.outer(x, x))
+
+
+def cross_entropy_sum(Z: np.ndarray, y: np.ndarray, expected_error: bool = False) -> np.ndarray:
+    """Summed cross-entropy per model: ``Z`` is (k, n, models) logits, class-major;
+    ``y`` (n,) class indices (in {0, 1} for a single sigmoid logit). ``Z`` is overwritten.
+
+    With ``expected_error`` the sum of ``1 - p_y`` (the expected 0-1 error) instead.
+    """
+    if Z.shape[0] == 1:
+        z = Z[0]
+        z[y == 1] *= -1.0  # CE = -log sigmoid(z) for y = 1, -log sigmoid(-z) for y = 0
+        log_p = log_expit(-z)  # log-probability of the true class
+        if expected_error:
+            return np.sum(-np.expm1(log_p), axis=0)
+        return -np.sum(log_p, axis=0)
+    true = Z[y, np.arange(Z.shape[1]), :]
+    if not expected_error:
+        true = true.sum(axis=0)
+    m = Z.max(axis=0)
+    Z -= m
+    np.exp(Z, out=Z)
+    lse = Z.sum(axis=0)
+    np.log(lse, out=lse)
+    lse += m
+    if expected_error:
+        lse -= true  # per-row cross-entropy
+        return np.sum(-np.expm1(-lse), axis=0)
+    return lse.sum(axis=0) - true
+
+
+class GrowingHessian:
+    """The training Hessian plus the curvature of the pairs accepted so far.
+
+    Small systems (:data:`REFACTOR_MAX_PARAMS`) add each pair's Hessian to the dense
+    matrix and refactorize per step. Large ones factorize ``H`` once and add pairs as
+    low-rank terms: a pair's Hessian ``C (x) x x^T`` with ``C = diag(p) - p p^T =
+    A A^T``, ``A = diag(sqrt p) - p sqrt(p)^T``, is ``U U^T`` with ``U = A (x) x``
+    (``k`` columns), and ``(H + U U^T)^{-1} B`` follows from the Woodbury identity.
+
+    Parameters
+    ----------
+    H : ndarray of shape (p, p)
+        Symmetric positive definite; overwritten.
+    """
+
+    def __init__(self, H: np.ndarray) -> None:
+        self.low_rank = H.shape[0] > REFACTOR_MAX_PARAMS
+        self.H = H
+        self.U: list[np.ndarray] = []  # (k d1, k) per accepted pair
+        self.Y: list[np.ndarray] = []  # H^{-1} U, same shapes
+        if self.low_rank:
+            self.chol = scipy.linalg.cho_factor(H, lower=True, overwrite_a=True)
+
+    def add(self, p: np.ndarray, x: np.ndarray) -> None:
+        """Add the Hessian of one pair's cross-entropy (probabilities ``p``, features ``x``)."""
+        if not self.low_rank:
+            self.H += pair_hessian(p, x)
+            return
+        if p.shape[0] == 1:
+            A = np.sqrt(p * (1.0 - p))[:, None]
+        else:
+            r = np.sqrt(p)
+            A = np.diag(r) - np.outer(p, r)
+        U = np.kron(A, x[:, None])
+        self.U.append(U)
+        self.Y.append(scipy.linalg.cho_solve(self.chol, U))
+
+    def solver(self) -> Callable[[np.ndarray], np.ndarray]:
+        """A function ``B -> (H + added)^{-1} B`` for the current system."""
+        if not self.low_rank:
+            chol = scipy.linalg.cho_factor(self.H, lower=True)
+            return lambda B: scipy.linalg.cho_solve(chol, B)
+        chol0 = self.chol
+        if not self.U:
+            return lambda B: scipy.linalg.cho_solve(chol0, B)
+        U, Y = np.hstack(self.U), np.hstack(self.Y)
+        small = scipy.linalg.cho_factor(np.eye(U.shape[1]) + U.T @ Y, lower=True)
+
+        def solve(B: np.ndarray) -> np.ndarray:
+            X = scipy.linalg.cho_solve(chol0, B)
+            return X - Y @ scipy.linalg.cho_solve(small, U.T @ X)
+
+        return solve
+
+
+class OneStepLosses:
+    """Validation loss one Newton step after adding each of a set of candidate pairs.
+
+    The model starts at the fitted parameters of ``model``. :meth:`evaluate` predicts,
+    for every candidate pair still alive, the model after one Newton step with the
+    accepted pairs and that pair added to the training set (the Hessian of the training
+    set and the accepted pairs, taken at the fitted model; the candidate's own curvature
+    is left out, as in the influence function), and the validation objective there.
+    :meth:`accept` moves the model to the joint step of some pairs, which then belong
+    to the training set for later steps.
+
+    Parameters
+    ----------
+    model : fitted L2 logistic model
+    X_train, y_train : ndarray
+        The training set the model was fit on.
+    sample_weight : ndarray or None
+        Its training weights.
+    X_val, y_val : ndarray
+        The validation set.
+    X_cand : ndarray of shape (n_cand, n_features)
+        Candidate samples.
+    pair_row, pair_label : ndarray of int, shape (n_pairs,)
+        Each pair's candidate (row of ``X_cand``) and label (index into the classes).
+    expected_error : bool, default=False
+        Evaluate the expected 0-1 error ``sum(1 - p_true)`` instead of the summed
+        cross-entropy.
+
+    Attributes
+    ----------
+    theta : ndarray
+        The current parameters.
+    loss : float
+        The validation objective at ``theta``.
+    """
+
+    def __init__(
+        self,
+        model: object,
+        X_train: np.ndarray,
+        y_train: np.ndarray,
+        sample_weight: np.ndarray | None,
+        X_val: np.ndarray,
+        y_val: np.ndarray,
+        X_cand: np.ndarray,
+        pair_row: np.ndarray,
+        pair_label: np.ndarray,
+        *,
+        expected_error: bool = False,
+    ) -> None:
+        classes, theta, l2, fit_intercept = model_parameters(model)
+        K = len(classes)
+        self.k = k = 1 if K == 2 else K
+        self.d1 = theta.shape[1]
+        self.fit_intercept = fit_intercept
+        self.expected_error = expected_error
+        self.pair_row = pair_row
+        n_cand = X_cand.shape[0]
+        y_index = np.searchsorted(classes, np.asarray(y_train))
+        w_train = np.ones(len(y_index)) if sample_weight is None else np.asarray(sample_weight)
+        self.y_val_index = np.searchsorted(classes, np.asarray(y_val))
+        self.val = LogisticObjective(X_val, self.y_val_index, K, 0.0, fit_intercept)
+        self.Xc = X_cand
+        self.Xc_a = np.hstack([X_cand, np.ones((n_cand, 1))]) if fit_intercept else X_cand
+        self.Yc = np.zeros((len(pair_row), k))
+        if k == 1:
+            self.Yc[:, 0] = pair_label == 1
+        else:
+            self.Yc[np.arange(len(pair_row)), pair_label] = 1.0
+        self.theta = theta
+        self.loss = self.objective(theta)
+        self.accepted: list[int] = []
+        # The training set's Hessian is built once, at the fitted model; the accepted
+        # pairs' own curvature (at the same point) is added as they join. Building it
+        # at every step would cost n d^2 k^2 each time for little change.
+        self.train = LogisticObjective(X_train, y_index, K, l2, fit_intercept, w_train)
+        P0 = probabilities(self.train.logits(theta))
+        H = self.train.hessian(P0)
+        if self.train.null is not None:
+            H += np.outer(self.train.null, self.train.null)
+        self.system = GrowingHessian(H)
+        del H
+        self.Pc0 = probabilities(linear_scores(X_cand, theta, fit_intercept))
+
+    def objective(self, theta: np.ndarray) -> float:
+        """The validation objective at ``theta``."""
+        if not self.expected_error:
+            return self.val.loss(theta)
+        Zt = self.val.logits(theta).T[:, :, None]  # class-major (k, n_val, 1)
+        return float(cross_entropy_sum(np.ascontiguousarray(Zt), self.y_val_index, True)[0])
+
+    def evaluate(self, alive: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One-Newton-step losses of the pairs where ``alive`` (``inf`` elsewhere).
+
+        Returns
+        -------
+        losses : ndarray of shape (n_pairs,)
+        steps : ndarray of shape (n_pairs, k * d1)
+            Each pair's Newton step from :attr:`theta` (with the accepted pairs).
+        base : ndarray of shape (k * d1,)
+            The step with no pair added.
+        """
+        k, d1, theta, fit_intercept = self.k, self.d1, self.theta, self.fit_intercept
+        pair_row, Xc, Xc_a = self.pair_row, self.Xc, self.Xc_a
+        rows = np.asarray(self.accepted, dtype=np.intp)
+        sel_rows = pair_row[rows] if len(rows) else np.zeros(0, np.intp)
+        # Gradient of the training set plus the accepted pairs at the current model.
+        _, G, _ = self.train.loss_grad(theta)
+        if len(rows):
+            Rs = probabilities(linear_scores(Xc[sel_rows], theta, fit_intercept)) - self.Yc[rows]
+            G = G + Rs.T @ Xc_a[sel_rows]
+        solve = self.system.solver()
+        # Gradient of each candidate pair's cross-entropy at theta: (p - y) (x) x_a.
+        Pc = probabilities(linear_scores(Xc, theta, fit_intercept))[pair_row]
+        R = Pc - self.Yc  # (pairs, k)
+        Gp = (R[:, :, None] * Xc_a[pair_row][:, None, :]).reshape(len(pair_row), -1)
+        steps = -solve((Gp + G.ravel()).T).T  # (pairs, k d1)
+        base = -solve(G.ravel())  # the step with no pair added
+        # Exact validation loss at every one-Newton-step model, in chunks of pairs.
+        # Class-major logits (k, n_val, pairs): the reductions over classes then run
+        # over k contiguous slices instead of k-long rows (NumPy's per-row cost).
+        val = self.val
+        Zv = (val.Xa @ theta.T).T  # (k, n_val)
+        steps_c = steps.reshape(len(pair_row), k, d1)
+        losses = np.full(len(pair_row), np.inf)
+        n_val = val.Xa.shape[0]
+        chunk = max(1, _LOGIT_BUDGET // max(n_val * k, 1))
+        live_all = np.flatnonzero(alive)
+        for start in range(0, len(live_all), chunk):
+            live = live_all[start : start + chunk]
+            Zp = np.empty((k, n_val, len(live)))
+            for c in range(k):
+                np.matmul(val.Xa, steps_c[live, c, :].T, out=Zp[c])
+                Zp[c] += Zv[c][:, None]
+            losses[live] = cross_entropy_sum(Zp, self.y_val_index, self.expected_error)
+        return losses, steps, base
+
+    def base_loss(self, base: np.ndarray) -> float:
+        """The validation objective after the step with no pair added (``base``)."""
+        return self.objective(self.theta + base.reshape(self.k, self.d1))
+
+    def accept(
+        self, picked: Sequence[int], losses: np.ndarray, steps: np.ndarray, base: np.ndarray
+    ) -> None:
+        """Move to the joint step of the ``picked`` pairs and add them to the training set.
+
+        Steps are linear in the added gradients: the joint Newton step is the base step
+        plus each pair's own contribution.
+        """
+        joint = base + np.sum(steps[list(picked)] - base, axis=0)
+        self.theta = self.theta + joint.reshape(self.k, self.d1)
+        self.loss = self.objective(self.theta) if len(picked) > 1 else losses[picked[0]]
+        for j in picked:
+            self.accepted.append(j)
+            row = self.pair_row[j]
+            self.system.add(self.Pc0[row], self.Xc_a[row])
