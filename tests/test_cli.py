@@ -16,7 +16,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from typer.testing import CliRunner
 
 from salutary import LogisticModel, SalutaryLabeler
-from salutary.cli import _expand_multiple, _round_columns, app
+from salutary.cli import app
+from salutary.cli._common import expand_multiple
+from salutary.cli._run import _round_columns
 
 FEATURES = ["x1", "x2", "color", "x3", "x4"]
 CLASSES = np.array(["cat", "dog", "fish"])
@@ -261,14 +263,14 @@ def test_label_categorical_option_takes_several_columns(tmp_path):
     assert_bad_input(bad, files.out_dir, "--categorical 'nope'", "labeled.csv")
 
 
-def test_expand_multiple():
+def testexpand_multiple():
     names = {"--strategies", "-s"}
-    assert _expand_multiple(["--strategies", "a", "b", "--seeds", "2"], names) == [
+    assert expand_multiple(["--strategies", "a", "b", "--seeds", "2"], names) == [
         "--strategies", "a", "--strategies", "b", "--seeds", "2"
     ]  # fmt: skip
-    assert _expand_multiple(["-s=a", "b"], names) == ["-s=a", "-s", "b"]
-    assert _expand_multiple(["--seeds", "2", "x"], names) == ["--seeds", "2", "x"]
-    assert _expand_multiple(["-s", "a", "--", "b"], names) == ["-s", "a", "--", "b"]
+    assert expand_multiple(["-s=a", "b"], names) == ["-s=a", "-s", "b"]
+    assert expand_multiple(["--seeds", "2", "x"], names) == ["--seeds", "2", "x"]
+    assert expand_multiple(["-s", "a", "--", "b"], names) == ["-s", "a", "--", "b"]
 
 
 # ----------------------------------------------------------------------------- errors
@@ -688,7 +690,7 @@ def test_round_columns():
 
 
 def test_parse_strategies():
-    from salutary.cli import _parse_strategies
+    from salutary.cli._run import _parse_strategies
     from salutary.experiment import DEFAULT_STRATEGIES
 
     assert _parse_strategies(None) == tuple(DEFAULT_STRATEGIES)

@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from salutary.exceptions import InputError
+
 __all__ = [
     "SUPPORTED_EXTENSIONS",
     "InputError",
@@ -58,10 +60,6 @@ _NA_STRINGS = frozenset(
 _NAN_WORDS = frozenset({"nan", "-nan", "+nan", "na", "n/a", "null", "none", "<na>"})
 
 _MAX_SHOWN = 40  # longest value quoted in a message
-
-
-class InputError(ValueError):
-    """Bad input files or options; the message is one line meant for the user."""
 
 
 def _q(name: object) -> str:

@@ -1,0 +1,161 @@
+"""What the commands share: option types, one-line errors, progress bars, output folders."""
+
+from __future__ import annotations
+
+import math
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy
+import pandas
+import sklearn
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from typer.core import TyperCommand
+
+from salutary import __version__
+from salutary.exceptions import InputError
+
+__all__ = [
+    "L2",
+    "Budget",
+    "MultiValueCommand",
+    "Rounds",
+    "expand_multiple",
+    "fail",
+    "split_names",
+    "output_folder",
+    "plural",
+    "positive",
+    "progress_bar",
+    "stdout",
+    "versions",
+]
+
+
+class MultiValueCommand(TyperCommand):
+    """A command whose multiple-value options also take several values after one flag.
+
+    ``--strategies random salutary`` is read as ``--strategies random --strategies
+    salutary`` (click itself only accepts the repeated form, which keeps working).
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        multiple = {
+            opt
+            for p in self.params
+            if getattr(p, "multiple", False)
+            for opt in (*getattr(p, "opts", ()), *getattr(p, "secondary_opts", ()))
+        }
+        return super().parse_args(ctx, expand_multiple(args, multiple))
+
+
+def expand_multiple(args: Sequence[str], multiple: set[str]) -> list[str]:
+    """``args`` with every value after a multiple-value option given its own flag."""
+    out: list[str] = []
+    current: str | None = None  # the multiple-value option being read
+    needs_value = False
+    for i, tok in enumerate(args):
+        if tok == "--":
+            out.extend(args[i:])
+            break
+        if tok.startswith("-") and len(tok) > 1:
+            opt, has_value, _ = tok.partition("=")
+            current = opt if opt in multiple else None
+            needs_value = current is not None and not has_value
+            out.append(tok)
+        elif current is not None and not needs_value:
+            out.extend([current, tok])
+        else:
+            needs_value = False
+            out.append(tok)
+    return out
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``error: message`` as one line on stderr; return the exit to raise (status 2)."""
+    typer.echo(f"error: {' '.join(str(message).split())}", err=True)
+    return typer.Exit(2)
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 run', '2 runs'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def positive(value: float) -> float:
+    """An option callback: a positive, finite number."""
+    if not (value > 0 and math.isfinite(value)):
+        raise typer.BadParameter(f"must be a positive number, got {value}")
+    return value
+
+
+# Options shared by several commands.
+Budget = Annotated[int, typer.Option("--budget", "-b", min=1, help="Rows per round.")]
+Rounds = Annotated[int, typer.Option("--rounds", "-r", min=1, help="Rounds.")]
+L2 = Annotated[
+    float,
+    typer.Option("--l2", callback=positive, help="L2 penalty of the logistic model (C = 1 / l2)."),
+]
+
+
+def stdout() -> Console:
+    """The console results are printed on."""
+    return Console()
+
+
+def progress_bar() -> Progress:
+    """A progress bar on stderr."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+
+
+def split_names(values: Sequence[str] | None, default: Sequence[str]) -> list[str]:
+    """Names given after one flag, repeated, or comma-separated; ``default`` if none."""
+    if not values:
+        return list(default)
+    given = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    return list(dict.fromkeys(given))
+
+
+def versions() -> dict[str, str]:
+    """The versions a result depends on, for a config file."""
+    return {
+        "salutary_version": __version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+        "scikit_learn": sklearn.__version__,
+    }
+
+
+def output_folder(output: str | None, default: Path) -> Path:
+    """The output folder, created; :class:`InputError` if it cannot be."""
+    folder = Path(output) if output else default
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(f"output folder {str(folder)!r} exists and is not a folder") from None
+    except OSError as exc:
+        raise InputError(
+            f"cannot create output folder {str(folder)!r}: {exc.strerror or exc}"
+        ) from None
+    return folder
