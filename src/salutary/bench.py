@@ -28,11 +28,11 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from salutary._io import atomic_write
 from salutary.experiment import paper_split, run_split
 from salutary.loop import PAPER_L2
 from salutary.model import LogisticModel
 from salutary.strategies import parse_strategy, strategy_class
-from salutary.tabular import atomic_write
 
 __all__ = [
     "PROTOCOLS",

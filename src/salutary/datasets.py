@@ -83,6 +83,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from salutary.exceptions import DatasetNotInstalledError, UnknownDatasetError
+
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
@@ -287,24 +289,6 @@ class _Entry:
 
 
 _REGISTRY: dict[str, _Entry] = {}
-
-
-class UnknownDatasetError(KeyError, ValueError):
-    """Raised for a dataset name that is not registered.
-
-    Subclasses both :class:`KeyError` and :class:`ValueError`.
-    """
-
-    def __str__(self) -> str:
-        """Return the message without the quotes KeyError adds."""
-        return str(self.args[0]) if self.args else ""
-
-
-class DatasetNotInstalledError(ImportError):
-    """Raised when the package or files a dataset is read from are not installed.
-
-    The message names the command that installs them. Subclasses :class:`ImportError`.
-    """
 
 
 def _register(

@@ -11,10 +11,10 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from salutary._io import atomic_write
 from salutary.loop import PAPER_L2, ActiveLearningResult, run_active_learning
 from salutary.model import LogisticModel
 from salutary.strategies import STRATEGIES, parse_strategy
-from salutary.tabular import atomic_write
 
 __all__ = [
     "DEFAULT_STRATEGIES",

