@@ -18,6 +18,9 @@ from salutary.datasets import (
     DatasetInfo,
     DatasetNotInstalledError,
     UnknownDatasetError,
+    _embedded,  # private modules: some tests patch their functions
+    _registry,
+    _tabular,
     list_datasets,
     load_dataset,
     load_frame,
@@ -99,7 +102,7 @@ def test_available_loads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*args, **kwargs):
         raise AssertionError("available() must not read data")
 
-    monkeypatch.setattr(datasets, "_read_bundled", forbidden)
+    monkeypatch.setattr(_tabular, "read_bundled", forbidden)
     for reader in ("_read_mnist", "_read_fashion", "_read_idx"):
         monkeypatch.setattr(_images, reader, forbidden)
     for info in list_datasets():
@@ -338,7 +341,8 @@ def test_idx_reader(tmp_path) -> None:
 
 def test_require_names_install_command() -> None:
     with pytest.raises(DatasetNotInstalledError, match="pip install some-package"):
-        datasets._require("salutary_no_such_module", "pip install some-package")
+        _registry.require_installed(("salutary_no_such_module",), "pip install some-package")
+    _registry.require_installed(("numpy",), "pip install numpy")  # installed: no error
 
 
 def test_dataset_info_kind_is_validated() -> None:
@@ -419,7 +423,7 @@ def test_spam_assassin_dataset_with_a_stand_in_encoder(monkeypatch, tmp_path) ->
 
     monkeypatch.setenv(embeddings.CACHE_ENV, str(tmp_path))
     monkeypatch.setattr(embeddings, "SentenceTransformerEncoder", _FakeEncoder)
-    monkeypatch.setattr(datasets, "_require_installed", lambda modules, hint: None)
+    monkeypatch.setattr(_embedded, "require_installed", lambda modules, hint: None)
     ds = load_dataset("spam_assassin")
     assert ds.X.shape == (5909, 384) and ds.X.dtype == np.float64
     assert sorted(np.unique(ds.y).tolist()) == ["ham", "spam"]
