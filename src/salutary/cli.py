@@ -1104,7 +1104,7 @@ def finetune(
     Writes runs.csv (one row per arm and seed), picks.csv (every added text with its
     label), summary.md and config.json.
     """
-    from salutary.finetune import ARMS, FinetuneConfig, _prepare
+    from salutary.finetune import ARMS, FinetuneConfig, prepare_finetune
 
     config = FinetuneConfig(
         n_initial=initial, n_validation=validation, n_test=test, budget=budget, rounds=rounds,
@@ -1115,8 +1115,8 @@ def finetune(
         corpus, name = _finetune_corpus(dataset, input_file, text_column, label_column)
         chosen = _finetune_arms(arms, corpus)
         try:  # every check of the comparison, before a model is loaded or a folder made
-            _prepare(corpus, model=model.value, arms=chosen, seeds=range(seeds), config=config,
-                     max_texts=max_texts)  # fmt: skip
+            prepare_finetune(corpus, model=model.value, arms=chosen, seeds=range(seeds),
+                             config=config, max_texts=max_texts)  # fmt: skip
         except (ValueError, TypeError) as exc:
             raise InputError(str(exc)) from None
         folder = _output_folder(
@@ -1196,11 +1196,11 @@ def _isnan(value: Any) -> bool:
 
 
 def _finetune_arms(values: Sequence[str] | None, corpus: Any) -> tuple[str, ...]:
-    from salutary.finetune import ARMS, _is_missing, _needs_oracle
+    from salutary.finetune import ARMS, is_missing_label, needs_oracle
     from salutary.strategies import STRATEGIES
 
-    unlabeled = isinstance(corpus, tuple) and any(_is_missing(v) for v in corpus[1])
-    default = [a for a in ARMS if a == "initial" or not (unlabeled and _needs_oracle(a))]
+    unlabeled = isinstance(corpus, tuple) and any(is_missing_label(v) for v in corpus[1])
+    default = [a for a in ARMS if a == "initial" or not (unlabeled and needs_oracle(a))]
     names = _names(values, default)
     known = ["initial", *STRATEGIES]
     unknown = [n for n in names if n not in known]
@@ -1212,7 +1212,7 @@ def _finetune_arms(values: Sequence[str] | None, corpus: Any) -> tuple[str, ...]
     if not names:
         raise InputError("--arms needs at least one arm name")
     if unlabeled:
-        oracle = [n for n in names if _needs_oracle(n)]
+        oracle = [n for n in names if needs_oracle(n)]
         if oracle:
             raise InputError(
                 f"arm{'s' if len(oracle) > 1 else ''} {', '.join(map(repr, oracle))} need the "
