@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format data benchmark report bench-speed clean
+.PHONY: run test lint typecheck format data benchmark report bench-speed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,14 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks scripts
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
 
 format: $(VENV)/.installed
 	$(BIN)/ruff format src tests benchmarks scripts
@@ -44,4 +48,4 @@ bench-speed: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_influence.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache salutary-results
+	rm -rf $(VENV) .pytest_cache .mypy_cache salutary-results

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from salutary._io import atomic_write
 from salutary.finetune import ARMS, FinetuneConfig, run_finetune, summarize_finetune
-from salutary.tabular import atomic_write
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KEY = ["dataset", "model", "arm", "seed"]

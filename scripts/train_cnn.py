@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from salutary.datasets import DatasetNotInstalledError
+    from salutary.exceptions import DatasetNotInstalledError
     from salutary.vision import CNN_SOURCE, cnn_encoder, train_cnn
 
     # The machine is shared, and the weights depend on the thread count.

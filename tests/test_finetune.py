@@ -330,7 +330,8 @@ def test_cli_user_file_with_unlabeled_texts(tmp_path, monkeypatch):
 
 
 def test_isolated_run_reports_errors_of_the_child():
-    from salutary.finetune import TextSplit, _run_isolated
+    from salutary.finetune import TextSplit
+    from salutary.finetune._runs import _run_isolated
 
     split = TextSplit(*(np.array([i]) for i in range(4)))
     payload = {

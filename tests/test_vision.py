@@ -13,9 +13,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from salutary import vision  # noqa: E402
 from salutary.embeddings import EmbeddingCache, TorchEncoder, embed  # noqa: E402
-from salutary.vision import ImageSplit, cnn_encoder, embedded_dataset, train_cnn  # noqa: E402
+from salutary.vision import (  # noqa: E402
+    ImageSplit,
+    _cnn,  # private modules: the tests patch their functions
+    _images,
+    cnn_encoder,
+    embedded_dataset,
+    train_cnn,
+)
 
 
 def _digits_28(transpose: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -65,13 +71,13 @@ def _same_weights(a, b) -> bool:
 def count_fits(monkeypatch) -> list[str]:
     """Record the name of every split the CNN is actually trained on."""
     calls: list[str] = []
-    real_fit = vision._fit
+    real_fit = _cnn._fit
 
     def counting_fit(split, *args, **kwargs):
         calls.append(split.name)
         return real_fit(split, *args, **kwargs)
 
-    monkeypatch.setattr(vision, "_fit", counting_fit)
+    monkeypatch.setattr(_cnn, "_fit", counting_fit)
     return calls
 
 
@@ -238,7 +244,8 @@ def fake_image_datasets(monkeypatch):
         X, y = data[name]
         return X[:1000].astype(np.float64), y[:1000].copy(), 800
 
-    monkeypatch.setattr(vision, "_load_images", load)
+    monkeypatch.setattr(_images, "load_images", load)  # for train_cnn
+    monkeypatch.setattr(_cnn, "load_images", load)  # for embedded_dataset
     return data
 
 

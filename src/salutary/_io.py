@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.resources
 import os
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +13,11 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pyarrow.parquet as pq
 
-if TYPE_CHECKING:  # importlib.resources.abc is Python 3.11+
-    from importlib.resources.abc import Traversable
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:  # importlib.resources.abc is Python 3.11+
+        from importlib.abc import Traversable
 
 __all__ = ["atomic_write", "bundled_file", "read_bundled"]
 

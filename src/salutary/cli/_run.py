@@ -243,7 +243,8 @@ def _print_run_table(results, name: str, *, rounds: int, budget: int) -> None:
     table.add_column("agree", justify="right")
     agreement = results[results["round"] > 0].groupby("strategy", sort=False)["label_agreement"]
     agree = agreement.mean()
-    for strategy, part in summary.groupby("strategy", sort=False):
+    for key, part in summary.groupby("strategy", sort=False):
+        strategy = str(key)
         by_round = part.set_index("round")
         oracle = not is_oracle_free(strategy)
         cells = []

@@ -19,7 +19,8 @@ model) then works on these embeddings, as the paper does with frozen deep featur
 ``scripts/train_cnn.py`` is the reproducibility record: the cached weights are
 reproduced bit for bit by running it with the same seed, thread count and torch build.
 
-torch is imported lazily, inside the functions, so ``import salutary.vision`` is light.
+torch is imported only inside the functions that need it (through
+:func:`salutary._optional.import_optional`), so ``import salutary.vision`` is light.
 """
 
 from __future__ import annotations
@@ -31,38 +32,35 @@ import os
 import pickle
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from salutary._optional import import_optional
+from salutary.embeddings import EmbeddingCache, TorchEncoder, default_cache_dir, embed
+from salutary.vision._images import ImageSplit, check_source, load_image_split, load_images
 
 if TYPE_CHECKING:
     import torch
-
-    from salutary.embeddings import EmbeddingCache, TorchEncoder
 
 __all__ = [
     "CNNConfig",
     "CNN_SOURCE",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_EPOCHS",
-    "IMAGE_SOURCES",
-    "ImageSplit",
     "cnn_encoder",
     "embedded_dataset",
-    "load_image_split",
     "model_cache_dir",
     "train_cnn",
 ]
 
-IMAGE_SOURCES = ("mnist", "fashion_mnist")
-"""Datasets a CNN can be trained on and that can be embedded (each by the other's CNN)."""
-
-N_TRAIN_IMAGES = 60_000
-"""Rows of the official training split: the first 60,000 rows of both image datasets."""
+_M = TypeVar("_M", bound="torch.nn.Module")
 
 DEFAULT_EPOCHS = 5
 """Training epochs of the CNNs behind :func:`embedded_dataset`."""
@@ -110,7 +108,7 @@ class CNNConfig:
 
     image_size: int = 28
     n_classes: int = 10
-    channels: tuple[int, int] = (16, 32)
+    channels: tuple[int, ...] = (16, 32)
     kernel_size: int = 5
     embedding_dim: int = 64
     epochs: int = DEFAULT_EPOCHS
@@ -143,132 +141,9 @@ class CNNConfig:
         return d
 
 
-@dataclass(frozen=True, eq=False)
-class ImageSplit:
-    """Square grey-level images with a training and a test part.
-
-    Parameters
-    ----------
-    name : str
-        Name used in cache file names and messages.
-    X_train, X_test : numpy.ndarray
-        Flat images, shape ``(n, side * side)``, finite values (pixels in [0, 1] for the
-        registered datasets).
-    y_train, y_test : numpy.ndarray
-        Integer labels ``0 .. n_classes - 1``.
-    """
-
-    name: str
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-
-    def __post_init__(self) -> None:
-        if not self.name or not all(c.isalnum() or c in "_-." for c in self.name):
-            raise ValueError(
-                f"ImageSplit name must be non-empty letters, digits, '_', '-' or '.', "
-                f"got {self.name!r}"
-            )
-        for part in ("train", "test"):
-            X = np.asarray(getattr(self, f"X_{part}"))
-            y = np.asarray(getattr(self, f"y_{part}"))
-            object.__setattr__(self, f"X_{part}", X)
-            object.__setattr__(self, f"y_{part}", y)
-            if X.ndim != 2 or X.shape[0] == 0:
-                raise ValueError(f"X_{part} must be a non-empty 2-D array, got shape {X.shape}")
-            if y.shape != (X.shape[0],):
-                raise ValueError(
-                    f"y_{part} must have shape ({X.shape[0]},) to match X_{part}, got {y.shape}"
-                )
-            if not np.issubdtype(X.dtype, np.number) or not np.isfinite(X).all():
-                raise ValueError(f"X_{part} must hold finite numbers")
-            if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
-                raise ValueError(f"y_{part} must hold non-negative integer labels")
-        if self.X_train.shape[1] != self.X_test.shape[1]:
-            raise ValueError(
-                f"X_train has {self.X_train.shape[1]} columns but X_test has {self.X_test.shape[1]}"
-            )
-        side = math.isqrt(self.X_train.shape[1])
-        if side * side != self.X_train.shape[1]:
-            raise ValueError(
-                f"images must be square: {self.X_train.shape[1]} pixels per row is not a "
-                "perfect square"
-            )
-        if int(self.y_test.max()) >= self.n_classes:
-            raise ValueError(
-                f"y_test has label {int(self.y_test.max())}, absent from y_train "
-                f"(labels 0..{self.n_classes - 1})"
-            )
-
-    @property
-    def image_size(self) -> int:
-        """Side of the square images."""
-        return math.isqrt(self.X_train.shape[1])
-
-    @property
-    def n_classes(self) -> int:
-        """``max(y_train) + 1``."""
-        return int(np.max(self.y_train)) + 1
-
-    def fingerprint(self) -> str:
-        """SHA-256 of the four arrays (dtype, shape and bytes)."""
-        h = hashlib.sha256()
-        for a in (self.X_train, self.y_train, self.X_test, self.y_test):
-            a = np.ascontiguousarray(a)
-            h.update(f"{a.dtype.str}{a.shape}".encode())
-            h.update(a.tobytes())
-        return h.hexdigest()
-
-
-# ------------------------------------------------------------------------------ data
-
-
 def _check_positive_int(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_source(name: object) -> str:
-    key = str(name).strip().lower().replace("-", "_") if isinstance(name, str) else None
-    if key not in IMAGE_SOURCES:
-        raise ValueError(f"unknown image dataset {name!r}; expected one of {list(IMAGE_SOURCES)}")
-    return key
-
-
-def _load_images(name: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """All rows of a registered image dataset: pixels in [0, 1], int64 labels, and the
-    number of leading rows that form the training split."""
-    from salutary.datasets import load_dataset
-
-    data = load_dataset(name)
-    return data.X, np.asarray(data.y, dtype=np.int64), N_TRAIN_IMAGES
-
-
-def load_image_split(name: str) -> ImageSplit:
-    """The official training (first 60,000 rows) and test (last 10,000) split.
-
-    Parameters
-    ----------
-    name : {"mnist", "fashion_mnist"}
-        Registered image dataset.
-
-    Returns
-    -------
-    ImageSplit
-        float32 pixels in [0, 1], int64 labels.
-
-    Raises
-    ------
-    ValueError
-        If ``name`` is not one of :data:`IMAGE_SOURCES`.
-    salutary.datasets.DatasetNotInstalledError
-        If the dataset's source package is not installed.
-    """
-    key = _check_source(name)
-    X, y, n = _load_images(key)
-    X = X.astype(np.float32)
-    return ImageSplit(key, X[:n], y[:n], X[n:], y[n:])
 
 
 # ----------------------------------------------------------------------------- cache
@@ -289,8 +164,6 @@ def model_cache_dir(root: str | os.PathLike[str] | None = None) -> Path:
         The directory (not created).
     """
     if root is None:
-        from salutary.embeddings import default_cache_dir
-
         root = default_cache_dir()
     return Path(root).expanduser() / "models"
 
@@ -334,8 +207,7 @@ def _weights_digest(module: torch.nn.Module) -> str:
 
 def _load_cached(weights: Path, metrics_path: Path, config: CNNConfig) -> tuple[Any, dict] | None:
     """The cached model and metrics, or None if absent, unreadable or inconsistent."""
-    import torch
-
+    torch = import_optional("torch", what="salutary.vision")
     if not (weights.is_file() and metrics_path.is_file()):
         return None
     try:
@@ -354,10 +226,7 @@ def _load_cached(weights: Path, metrics_path: Path, config: CNNConfig) -> tuple[
 
 
 def _build(config: CNNConfig) -> torch.nn.Sequential:
-    from collections import OrderedDict
-
-    from torch import nn
-
+    nn = import_optional("torch.nn", what="salutary.vision")
     c1, c2 = config.channels
     k = config.kernel_size
     side = config.image_size // 2 // 2
@@ -377,7 +246,7 @@ def _build(config: CNNConfig) -> torch.nn.Sequential:
     return nn.Sequential(OrderedDict(trunk=trunk, head=head))
 
 
-def _freeze(model: torch.nn.Module) -> torch.nn.Module:
+def _freeze(model: _M) -> _M:
     model.requires_grad_(False)
     return model.eval()
 
@@ -385,8 +254,7 @@ def _freeze(model: torch.nn.Module) -> torch.nn.Module:
 @contextmanager
 def _deterministic_torch(seed: int, threads: int) -> Iterator[None]:
     """Seeded, single-configuration torch state; the caller's state is restored after."""
-    import torch
-
+    torch = import_optional("torch", what="salutary.vision")
     previous_threads = torch.get_num_threads()
     previous_deterministic = torch.are_deterministic_algorithms_enabled()
     previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
@@ -403,8 +271,7 @@ def _deterministic_torch(seed: int, threads: int) -> Iterator[None]:
 
 
 def _accuracy(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
-    import torch
-
+    torch = import_optional("torch", what="salutary.vision")
     model.eval()
     correct = 0
     with torch.inference_mode():
@@ -418,9 +285,8 @@ def _fit(
     split: ImageSplit, config: CNNConfig, seed: int, threads: int, progress: bool
 ) -> tuple[Any, dict]:
     """Train a fresh network; returns the trained (not yet frozen) model and metrics."""
-    import torch
-    from torch.nn import functional as F
-
+    torch = import_optional("torch", what="salutary.vision")
+    F = import_optional("torch.nn.functional", what="salutary.vision")
     X = torch.from_numpy(np.ascontiguousarray(split.X_train, dtype=np.float32))
     y = torch.from_numpy(np.ascontiguousarray(split.y_train, dtype=np.int64))
     X_test = torch.from_numpy(np.ascontiguousarray(split.X_test, dtype=np.float32))
@@ -481,8 +347,6 @@ def _progress_bar(enabled: bool) -> Iterator[Any]:
     if not enabled:
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -549,18 +413,17 @@ def train_cnn(
     ------
     ValueError
         If the source name, the seed or a hyper-parameter is invalid.
-    salutary.datasets.DatasetNotInstalledError
+    salutary.exceptions.DatasetNotInstalledError
         If a registered source must be trained on but is not installed.
     """
-    import torch
-
+    torch = import_optional("torch", what="salutary.vision")
     _check_seed(seed)
     threads = 1 if threads is None else threads
     _check_positive_int("threads", threads)
     if isinstance(source, ImageSplit):
         name, data_fingerprint, split = source.name, source.fingerprint(), source
     else:
-        name, data_fingerprint, split = _check_source(source), None, None
+        name, data_fingerprint, split = check_source(source), None, None
     image_size, n_classes = (split.image_size, split.n_classes) if split else (28, 10)
     config = CNNConfig(
         image_size=image_size,
@@ -577,6 +440,7 @@ def train_cnn(
         if cache is None or cache is False
         else (model_cache_dir() if cache is True else model_cache_dir(cache))
     )
+    weights_path = metrics_path = None
     if directory is not None:
         stem = f"cnn-{name}-seed{seed}-{key[:16]}"
         weights_path, metrics_path = directory / f"{stem}.pt", directory / f"{stem}.json"
@@ -596,7 +460,7 @@ def train_cnn(
         weights_sha256=_weights_digest(model),
         torch_version=torch.__version__,
     )
-    if directory is not None:
+    if weights_path is not None and metrics_path is not None:
         state = model.state_dict()
         _atomic_write(weights_path, lambda f: torch.save(state, f))
         text = json.dumps(metrics, indent=2, sort_keys=True) + "\n"
@@ -613,8 +477,6 @@ def _cache_root(cache: EmbeddingCache | bool | None) -> Path | None:
     """The cache root shared by the embeddings and the models, or None for no cache."""
     if cache is None or cache is False:
         return None
-    from salutary.embeddings import EmbeddingCache, default_cache_dir
-
     if cache is True:
         return default_cache_dir()
     if not isinstance(cache, EmbeddingCache):
@@ -648,10 +510,9 @@ def cnn_encoder(
         ``(B, embedding_dim)``. Its fingerprint is the SHA-256 of the weights, so
         embeddings cached with it are tied to these exact weights.
     """
-    from salutary.embeddings import TorchEncoder
-
     model, metrics = train_cnn(source, seed=seed, cache=cache, progress=progress, **hyperparameters)
-    return TorchEncoder(model.trunk, fingerprint=f"salutary.vision.cnn:{metrics['weights_sha256']}")
+    trunk = cast("torch.nn.Module", model.trunk)
+    return TorchEncoder(trunk, fingerprint=f"salutary.vision.cnn:{metrics['weights_sha256']}")
 
 
 def embedded_dataset(
@@ -694,16 +555,14 @@ def embedded_dataset(
         If ``target`` is not one of :data:`IMAGE_SOURCES`.
     TypeError
         If ``cache`` is not an ``EmbeddingCache``, a bool or None.
-    salutary.datasets.DatasetNotInstalledError
+    salutary.exceptions.DatasetNotInstalledError
         If the target, or the source of an untrained CNN, is not installed.
     """
-    from salutary.embeddings import embed
-
-    target = _check_source(target)
+    target = check_source(target)
     root = _cache_root(cache)
     encoder = cnn_encoder(
         CNN_SOURCE[target], seed=seed, cache=root if root is not None else False, progress=progress
     )
-    X, y, _ = _load_images(target)
+    X, y, _ = load_images(target)
     embeddings = embed(encoder, X.astype(np.float32), cache=cache, progress=progress)
     return embeddings, y
