@@ -11,13 +11,14 @@ go through :func:`map_chunks`, so the same row gets the same bits on either engi
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 __all__ = ["CHUNK_SIZE", "map_chunks", "n_threads"]
 
@@ -27,6 +28,16 @@ CHUNK_SIZE = 4096
 State = TypeVar("State")
 
 
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """The BLAS libraries loaded (NumPy's and SciPy's, loaded when salutary is imported).
+
+    Looked up once: ``threadpool_limits`` scans the process's libraries on every call,
+    about 3 ms, which made scoring a 50,000-row pool a fifth slower.
+    """
+    return ThreadpoolController().select(user_api="blas")
+
+
 def n_threads(n_jobs: int | None, n_chunks: int) -> int:
     """Threads for ``n_chunks`` chunks: ``n_jobs`` (``None``: as many as BLAS would use
     now, so ``threadpool_limits(1)`` makes scoring serial too; ``-1``: all CPUs)."""
@@ -34,8 +45,7 @@ def n_threads(n_jobs: int | None, n_chunks: int) -> int:
         return 1
     n = n_jobs
     if n is None:
-        blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-        n = max(blas, default=1)
+        n = max((lib.num_threads for lib in _blas().lib_controllers), default=1)
     elif n < 0:
         n = os.cpu_count() or 1
     return max(1, min(int(n), n_chunks))
@@ -82,7 +92,7 @@ def map_chunks(
             for start in starts[first::threads]:
                 work(start, X[start : start + chunk_size], s)
 
-    with threadpool_limits(1, user_api="blas"):
+    with _blas().limit(limits=1):
         if threads == 1:
             run(0)
             return
