@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
+from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import (
     Interval,
     InvalidParameterError,
@@ -22,7 +23,7 @@ from sklearn.utils._param_validation import (
 __all__ = ["Integral", "Interval", "InvalidParameterError", "Real", "StrOptions", "validate_params"]
 
 
-def validate_params(obj: object) -> None:
+def validate_params(obj: BaseEstimator) -> None:
     """Check ``obj.get_params()`` against ``obj._parameter_constraints``.
 
     Raises
@@ -32,6 +33,6 @@ def validate_params(obj: object) -> None:
     """
     validate_parameter_constraints(
         getattr(obj, "_parameter_constraints", {}),
-        obj.get_params(deep=False),  # type: ignore[attr-defined]  # every caller is a BaseEstimator
+        obj.get_params(deep=False),
         caller_name=type(obj).__name__,
     )
