@@ -240,7 +240,9 @@ def test_label_rounds_equal_salutary_labeler(client, strategy):
 
     (X_lab, y_lab), (X_val, y_val), (X_pool, _) = sample(120), sample(100), sample(9000)
     model = LogisticModel(l2=20.0, warm_start=True)
-    labeler = SalutaryLabeler(model, budget=6, rounds=3, strategy=strategy, random_state=2).fit(
+    labeler = SalutaryLabeler(
+        model, budget=6, rounds=3, strategy=strategy, random_state=2, train_on_validation=False
+    ).fit(
         np.vstack([X_lab, X_pool]), np.concatenate([y_lab, np.full(len(X_pool), -1)]), X_val, y_val
     )
     pool = sd.scatter_pool(X_pool, client, rows_per_partition=4096)

@@ -402,7 +402,7 @@ def test_labeler_with_encoder_matches_core_influence(cache, k) -> None:
     X_val, y_val = X[n_lab + n_pool :], y[n_lab + n_pool :]
     labeler = SalutaryLabeler(
         LogisticModel(l2=3.0), encoder=Embedder(module, cache=cache), budget=budget,
-        rounds=1, strategy="salutary", random_state=0,
+        rounds=1, strategy="salutary", random_state=0, train_on_validation=False,
     ).fit(X_fit, y_fit, X_val, y_val)  # fmt: skip
 
     E = _direct(module, X)

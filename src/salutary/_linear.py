@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.linalg
 from scipy.sparse.linalg import LinearOperator, cg
 from scipy.special import expit, log_expit, logsumexp, softmax
+
+from salutary._sparse import as_float64, gram, squared, with_ones
 
 #: Largest number of parameters for which ``solver="auto"`` may build and factorize the
 #: Hessian; beyond it, conjugate gradients on Hessian-vector products are always used.
@@ -46,11 +49,11 @@ def choose_solver(n: int, k: int, d1: int) -> str:
     return "direct" if direct <= cg_cost else "cg"
 
 
-def linear_scores(X: np.ndarray, theta: np.ndarray, fit_intercept: bool) -> np.ndarray:
-    """Logits ``X W^T + b`` without materializing ``[X, 1]``."""
+def linear_scores(X: Any, theta: np.ndarray, fit_intercept: bool) -> np.ndarray:
+    """Logits ``X W^T + b`` without materializing ``[X, 1]`` (``X`` dense or sparse)."""
     if fit_intercept:
-        return X @ theta[:, :-1].T + theta[:, -1]
-    return X @ theta.T
+        return np.asarray(X @ theta[:, :-1].T) + theta[:, -1]
+    return np.asarray(X @ theta.T)
 
 
 def probabilities(Z: np.ndarray) -> np.ndarray:
@@ -74,7 +77,7 @@ class LogisticObjective:
 
     Parameters
     ----------
-    X : ndarray of shape (n, d)
+    X : ndarray or sparse matrix of shape (n, d)
     y_index : ndarray of shape (n,)
         Class indices in ``0 .. n_classes - 1``.
     n_classes : int
@@ -85,20 +88,20 @@ class LogisticObjective:
 
     def __init__(
         self,
-        X: np.ndarray,
+        X: Any,
         y_index: np.ndarray,
         n_classes: int,
         l2: float,
         fit_intercept: bool,
         sample_weight: np.ndarray | None = None,
     ) -> None:
-        X = np.asarray(X, dtype=np.float64)
+        X = as_float64(X)
         n = X.shape[0]
         self.n_classes = n_classes
         self.k = 1 if n_classes == 2 else n_classes
         self.fit_intercept = fit_intercept
         self.l2 = float(l2)
-        self.Xa = np.hstack([X, np.ones((n, 1))]) if fit_intercept else X
+        self.Xa = with_ones(X) if fit_intercept else X
         self.d1 = self.Xa.shape[1]
         self.w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, float)
         y_index = np.asarray(y_index, dtype=np.intp)
@@ -159,7 +162,7 @@ class LogisticObjective:
         for a in range(k):
             for b in range(a, k):
                 c = wP[:, a] * ((1.0 if a == b else 0.0) - P[:, b])
-                block = self.Xa.T @ (self.Xa * c[:, None])
+                block = gram(self.Xa, c)
                 H[a * d1 : (a + 1) * d1, b * d1 : (b + 1) * d1] = block
                 if b != a:
                     H[b * d1 : (b + 1) * d1, a * d1 : (a + 1) * d1] = block.T
@@ -175,7 +178,7 @@ class LogisticObjective:
     def hessian_diagonal(self, P: np.ndarray) -> np.ndarray:
         """Diagonal of the Hessian (a Jacobi preconditioner), shaped like theta."""
         c = P * (1.0 - P) * self.w[:, None]
-        return c.T @ (self.Xa**2) + self.l2 * self.mask
+        return c.T @ squared(self.Xa) + self.l2 * self.mask
 
     def preconditioner(self, P: np.ndarray):
         """Jacobi preconditioner for CG: divide by the Hessian's diagonal.
@@ -318,7 +321,7 @@ class BlockJacobi:
         self.inverse = np.empty((k, d1, d1))
         for a in range(k):
             c = objective.w * P[:, a] * (1.0 - P[:, a])
-            block = Xa.T @ (Xa * c[:, None])
+            block = gram(Xa, c)
             block[np.diag_indices(d1)] += objective.l2 * objective.mask[a]
             if objective.null is not None:
                 block[-1, -1] += objective.null[d1 - 1] ** 2

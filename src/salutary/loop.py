@@ -22,6 +22,7 @@ from sklearn.metrics import log_loss
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_random_state
 
+from salutary._sparse import vstack
 from salutary.model import LogisticModel
 from salutary.pool import ArrayPool, Pool
 from salutary.strategies import DEFAULT_STRATEGY, Selection, Strategy, get_strategy
@@ -39,6 +40,7 @@ __all__ = [
     "round_rng",
     "run_active_learning",
     "run_rounds",
+    "termination",
     "validation_loss",
     "warn_small_validation",
 ]
@@ -131,7 +133,13 @@ def validation_loss(model: Any, X_val: np.ndarray | None, y_val: np.ndarray | No
 def check_x(name: str, X: Any, n_features: int | None) -> np.ndarray:
     """``X`` as a finite float array with ``n_features`` columns; ValueError naming
     ``name`` otherwise."""
-    X = check_array(X, dtype=(np.float64, np.float32), ensure_all_finite=True, input_name=name)
+    X = check_array(
+        X,
+        accept_sparse="csr",
+        dtype=(np.float64, np.float32),
+        ensure_all_finite=True,
+        input_name=name,
+    )
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"{name} has {X.shape[1]} features, X_labeled has {n_features}")
     return X
@@ -141,8 +149,8 @@ def check_xy(name: str, X: Any, y: Any, n_features: int | None) -> tuple[np.ndar
     """:func:`check_x`, and ``y`` as a 1-D array of as many labels."""
     X = check_x(name, X, n_features)
     y = np.asarray(y)
-    if y.ndim != 1 or len(y) != len(X):
-        raise ValueError(f"{name} has {len(X)} rows but its labels have shape {y.shape}")
+    if y.ndim != 1 or len(y) != X.shape[0]:
+        raise ValueError(f"{name} has {X.shape[0]} rows but its labels have shape {y.shape}")
     return X, y
 
 
@@ -150,7 +158,10 @@ def round_rng(
     random_state: int | np.random.Generator | np.random.RandomState | None,
 ) -> np.random.Generator:
     """The Generator of the rounds of :class:`salutary.SalutaryLabeler` and of
-    ``salutary label``, derived from a ``random_state`` scikit-learn style."""
+    ``salutary label``, derived from a ``random_state`` scikit-learn style (a Generator
+    is used as it is)."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
     state = check_random_state(random_state)
     return np.random.default_rng(state.randint(np.iinfo(np.int32).max))
 
@@ -218,8 +229,15 @@ def run_rounds(
     rng: np.random.Generator,
     oracle: Callable[[np.ndarray], np.ndarray] | None = None,
     on_round: Callable[[LabelRound], None] | None = None,
+    sample_weight: np.ndarray | None = None,
+    pool_weight: np.ndarray | None = None,
+    stop_when_empty: bool = False,
 ) -> Any:
     """Fit ``model`` on the labeled rows, then ``rounds`` rounds of select, label, refit.
+
+    The rounds end early when the pool is empty, and, with ``stop_when_empty``, after a
+    round that added nothing (a strategy that abstains: the next round would see the
+    same model).
 
     Parameters
     ----------
@@ -242,6 +260,13 @@ def run_rounds(
         they send to it (all of them unless ``Selection.ask`` says otherwise).
     on_round : callable, optional
         Called with a :class:`LabelRound` after the initial fit and after each round.
+    sample_weight : ndarray of shape (n_labeled,), optional
+        Training weights of the labeled rows.
+    pool_weight : ndarray of shape (n_pool,), optional
+        Training weights the pool rows take once labeled (default 1, or none at all
+        when neither weight is given).
+    stop_when_empty : bool, default=False
+        Stop after a round that added no row.
 
     Returns
     -------
@@ -249,16 +274,28 @@ def run_rounds(
         ``model``, fitted on the labeled rows plus every row added.
     """
     X_train, y_train = X_labeled, y_labeled
+    weighted = sample_weight is not None or pool_weight is not None
+    w_train = np.ones(len(y_train)) if sample_weight is None else np.asarray(sample_weight, float)
+    w_pool = np.ones(pool.n_rows) if pool_weight is None else np.asarray(pool_weight, float)
     trusted = np.ones(len(y_train), dtype=bool)  # rows whose label is ground truth
     remaining = np.arange(pool.n_rows)  # original positions of the rows still in the pool
     report = on_round if on_round is not None else (lambda _: None)
-    model.fit(X_train, y_train)
+
+    def fit() -> None:
+        # Without weights, fit without the argument: the unweighted fits stay bit for bit.
+        model.fit(X_train, y_train, sample_weight=w_train) if weighted else model.fit(
+            X_train, y_train
+        )
+
+    fit()
     report(LabelRound(0, remaining[:0], y_train[:0], np.zeros(0), model=model))
     for r in range(1, rounds + 1):
+        if pool.n_rows == 0:
+            break
         t0 = time.perf_counter()
         sel = strategy.select(
-            model, X_train, y_train, pool, budget,
-            X_val=X_val, y_val=y_val, trusted=trusted, rng=rng,
+            model, X_train, y_train, pool, budget, X_val=X_val, y_val=y_val,
+            sample_weight=w_train if weighted else None, trusted=trusted, rng=rng,
         )  # fmt: skip
         idx = np.asarray(sel.indices, dtype=np.intp)
         if len(np.unique(idx)) != len(idx):
@@ -276,14 +313,17 @@ def run_rounds(
         else:  # mixed: the oracle sees only the picks the strategy asks about
             labels = np.asarray(sel.labels).astype(y_train.dtype, copy=True)
             labels[ask] = np.asarray(oracle(chosen[ask]))
-        X_train = np.vstack([X_train, pool.take(idx)])
+        X_train = vstack([X_train, pool.take(idx)])
         y_train = np.concatenate([y_train, labels.astype(y_train.dtype, copy=False)])
+        w_train = np.concatenate([w_train, w_pool[chosen]])
         trusted = np.concatenate([trusted, ask])
         remaining = np.delete(remaining, idx)
         pool.remove(idx)
-        model.fit(X_train, y_train)
+        fit()
         seconds = time.perf_counter() - t0
         report(LabelRound(r, chosen, labels, np.asarray(sel.scores), ask, seconds, model))
+        if stop_when_empty and not len(idx):
+            break
     return model
 
 
@@ -311,6 +351,8 @@ def label_pool(
     rounds: int,
     random_state: int | np.random.Generator | None = None,
     callback: Callable[[LabelRound], None] | None = None,
+    sample_weight: np.ndarray | None = None,
+    pool_weight: np.ndarray | None = None,
 ) -> tuple[list[LabelRound], Any]:
     """Label rows of a pool without an oracle, on any engine.
 
@@ -339,11 +381,16 @@ def label_pool(
     callback : callable, optional
         Called with a :class:`LabelRound` (with the model fitted after it) after the
         initial fit and after every round, e.g. for a progress bar.
+    sample_weight, pool_weight : ndarray, optional
+        Training weights of the labeled rows and of the pool rows (see
+        :func:`run_rounds`).
 
     Returns
     -------
     rounds : list of LabelRound
         Rounds 1..R: the rows added (positions in the pool), their labels and scores.
+        Fewer than ``rounds`` when the pool runs out or a round adds nothing (see
+        :func:`termination`).
     model : estimator
         Fitted on the labeled rows plus every row added.
     """
@@ -360,8 +407,23 @@ def label_pool(
     fitted = run_rounds(
         clone(model), strat, X_labeled, y_labeled, pool, X_val, y_val, budget=budget,
         rounds=rounds, rng=round_rng(random_state), on_round=on_round,
+        sample_weight=sample_weight, pool_weight=pool_weight, stop_when_empty=True,
     )  # fmt: skip
     return done, fitted
+
+
+def termination(done: list[LabelRound], rounds: int, pool: Pool) -> str:
+    """Why :func:`label_pool` stopped, as scikit-learn's ``SelfTrainingClassifier`` says it.
+
+    ``"no_change"``: the last round added nothing (the strategy abstained);
+    ``"all_labeled"``: the pool ran out before ``rounds`` rounds; ``"max_iter"``: all
+    ``rounds`` rounds ran.
+    """
+    if done and not len(done[-1].rows):
+        return "no_change"
+    if len(done) < rounds and pool.n_rows == 0:
+        return "all_labeled"
+    return "max_iter"
 
 
 def run_active_learning(

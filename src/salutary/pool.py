@@ -19,11 +19,12 @@ from __future__ import annotations
 import ctypes
 import mmap
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from salutary._chunks import CHUNK_SIZE, map_chunks
+from salutary._sparse import is_sparse
 
 __all__ = ["ArrayPool", "Pool", "RowScorer", "TopK", "as_pool", "top_k"]
 
@@ -165,8 +166,9 @@ class Pool(ABC):
         """Remove ``rows`` from this pool; the rest keep their order (and are renumbered)."""
 
     @abstractmethod
-    def to_numpy(self) -> np.ndarray:
-        """Every row, as one in-memory array (for strategies that need all at once)."""
+    def to_numpy(self) -> Any:
+        """Every row, as one in-memory array or sparse matrix (for strategies that need
+        all at once)."""
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -178,19 +180,20 @@ class Pool(ABC):
 
 
 class ArrayPool(Pool):
-    """A pool held in memory as a 2-D array.
+    """A pool held in memory as a 2-D array (or a CSR sparse matrix).
 
-    The array is used as given (not copied) until rows are removed; :meth:`without`
+    The array is used as given (not copied) until rows are removed; :meth:`remove`
     then makes one private copy and later removals compact it in place (a fresh copy
-    per round would page-fault a whole new pool every round).
+    per round would page-fault a whole new pool every round). A sparse matrix is
+    copied without the removed rows instead.
 
     Parameters
     ----------
-    X : ndarray of shape (n_rows, n_features)
+    X : ndarray or sparse matrix of shape (n_rows, n_features)
     """
 
-    def __init__(self, X: np.ndarray) -> None:
-        self._X = X
+    def __init__(self, X: Any) -> None:
+        self._X = X.tocsr() if is_sparse(X) else X
         self._n = X.shape[0]
         self._owned = False
 
@@ -202,8 +205,9 @@ class ArrayPool(Pool):
     def n_features(self) -> int:
         return int(self._X.shape[1])
 
-    def to_numpy(self) -> np.ndarray:
-        return self._X[: self._n]
+    def to_numpy(self) -> Any:
+        """Every row: a view of the array, or the sparse matrix itself."""
+        return self._X if is_sparse(self._X) else self._X[: self._n]
 
     def top_k(
         self,
@@ -220,11 +224,14 @@ class ArrayPool(Pool):
         idx = top_k(scores, k, rng)
         return TopK(idx, scores[idx], None if labels is None else labels[idx])
 
-    def take(self, rows: np.ndarray) -> np.ndarray:
+    def take(self, rows: np.ndarray) -> Any:
         return self.to_numpy()[np.asarray(rows, dtype=np.intp)]
 
     def without(self, rows: np.ndarray) -> ArrayPool:
-        pool = ArrayPool(private_copy_without(self.to_numpy(), rows))
+        X = self.to_numpy()
+        if is_sparse(X):
+            return ArrayPool(X[_keep(X.shape[0], rows)])
+        pool = ArrayPool(private_copy_without(X, rows))
         pool._owned = True
         return pool
 
@@ -232,6 +239,10 @@ class ArrayPool(Pool):
         """Compacts the array in place once this pool owns it (the first removal makes a
         private copy; the caller's array is never changed)."""
         rows = np.asarray(rows, dtype=np.intp)
+        if is_sparse(self._X):
+            self._X = self._X[_keep(self._n, rows)]
+            self._n = self._X.shape[0]
+            return
         if self._owned:
             drop_rows(self._X, self._n, rows)
         else:
@@ -239,9 +250,17 @@ class ArrayPool(Pool):
         self._n -= len(np.unique(rows))
 
 
-def as_pool(pool: Pool | np.ndarray) -> Pool:
-    """``pool`` itself, or an :class:`ArrayPool` of an array."""
-    return pool if isinstance(pool, Pool) else ArrayPool(np.asarray(pool))
+def as_pool(pool: Any) -> Pool:
+    """``pool`` itself, or an :class:`ArrayPool` of an array or sparse matrix."""
+    if isinstance(pool, Pool):
+        return pool
+    return ArrayPool(pool if is_sparse(pool) else np.asarray(pool))
+
+
+def _keep(n: int, rows: np.ndarray) -> np.ndarray:
+    keep = np.ones(n, dtype=bool)
+    keep[rows] = False
+    return keep
 
 
 def drop_rows(X: np.ndarray, n: int, rows: np.ndarray) -> None:

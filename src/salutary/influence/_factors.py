@@ -152,8 +152,8 @@ class InfluenceFactors(BaseEstimator):
         self : InfluenceFactors
         """
         classes, theta, l2, fit_intercept = model_parameters(model)
-        X_train = check_array(X_train, dtype=np.float64)
-        X_val = check_array(X_val, dtype=np.float64)
+        X_train = check_array(X_train, accept_sparse="csr", dtype=np.float64)
+        X_val = check_array(X_val, accept_sparse="csr", dtype=np.float64)
         d = theta.shape[1] - (1 if fit_intercept else 0)
         for name, X in (("X_train", X_train), ("X_val", X_val)):
             if X.shape[1] != d:
@@ -161,7 +161,12 @@ class InfluenceFactors(BaseEstimator):
         y_val_index = _class_index(classes, np.asarray(y_val), "y_val")
         n_classes = len(classes)
         train = LogisticObjective(
-            X_train, np.zeros(len(X_train), np.intp), n_classes, l2, fit_intercept, sample_weight
+            X_train,
+            np.zeros(X_train.shape[0], np.intp),
+            n_classes,
+            l2,
+            fit_intercept,
+            sample_weight,
         )
         val = LogisticObjective(X_val, y_val_index, n_classes, 0.0, fit_intercept)
         _, g_val, _ = val.loss_grad(theta)
@@ -266,7 +271,7 @@ class InfluenceFactors(BaseEstimator):
         label[S[0] == s_min] = 0
         return label, self._ps(Z, S) - s_min
 
-    def score(self, X_pool: np.ndarray, *, chunk_size: int = CHUNK_SIZE) -> np.ndarray:
+    def score(self, X_pool: Any, *, chunk_size: int = CHUNK_SIZE) -> np.ndarray:
         """Influence matrix of shape ``(n_pool, n_classes)``, columns in ``classes_`` order.
 
         Entry ``[j, c]`` is the first-order predicted decrease of the summed validation
@@ -274,7 +279,7 @@ class InfluenceFactors(BaseEstimator):
 
         Parameters
         ----------
-        X_pool : array of shape (n_pool, n_features)
+        X_pool : array or sparse matrix of shape (n_pool, n_features)
             Any number of rows; call it on chunks of a larger pool as they arrive.
         chunk_size : int, default=4096
             Rows scored per matrix product (bounds the scratch memory).
@@ -288,14 +293,14 @@ class InfluenceFactors(BaseEstimator):
         out = np.empty((X_pool.shape[0], len(self.classes_)), dtype=X_pool.dtype)
 
         def work(start: int, chunk: np.ndarray, buf: np.ndarray) -> None:
-            out[start : start + len(chunk)] = self._influence_chunk(chunk, buf).T
+            out[start : start + chunk.shape[0]] = self._influence_chunk(chunk, buf).T
 
         self._map_chunks(X_pool, chunk_size, work)
         _check_finite(out)
         return out
 
     def best_labels(
-        self, X_pool: np.ndarray, *, chunk_size: int = CHUNK_SIZE
+        self, X_pool: Any, *, chunk_size: int = CHUNK_SIZE
     ) -> tuple[np.ndarray, np.ndarray]:
         """Salutary label (class index into ``classes_``) and its influence, per sample.
 
@@ -304,7 +309,7 @@ class InfluenceFactors(BaseEstimator):
 
         Parameters
         ----------
-        X_pool : array of shape (n_pool, n_features)
+        X_pool : array or sparse matrix of shape (n_pool, n_features)
         chunk_size : int, default=4096
             Rows scored per matrix product.
 
@@ -322,7 +327,7 @@ class InfluenceFactors(BaseEstimator):
         scores = np.empty(n, dtype=X_pool.dtype)
 
         def work(start: int, chunk: np.ndarray, buf: np.ndarray) -> None:
-            stop = start + len(chunk)
+            stop = start + chunk.shape[0]
             labels[start:stop], scores[start:stop] = self._best_chunk(chunk, buf)
 
         self._map_chunks(X_pool, chunk_size, work)
@@ -330,12 +335,16 @@ class InfluenceFactors(BaseEstimator):
         return labels, scores
 
 
-def _check_pool(X_pool: np.ndarray) -> np.ndarray:
+def _check_pool(X_pool: Any) -> Any:
     # Finiteness is checked on the scores instead (N values, not N x D): NaN or
     # infinity anywhere in a row makes its scores non-finite, and a separate pass over
     # the pool would cost a third of the scoring itself.
     return check_array(
-        X_pool, dtype=(np.float64, np.float32), ensure_all_finite=False, input_name="X_pool"
+        X_pool,
+        accept_sparse="csr",
+        dtype=(np.float64, np.float32),
+        ensure_all_finite=False,
+        input_name="X_pool",
     )
 
 

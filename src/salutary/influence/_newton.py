@@ -18,6 +18,7 @@ import scipy.linalg
 from scipy.special import log_expit
 
 from salutary._linear import LogisticObjective, linear_scores, probabilities
+from salutary._sparse import densify
 from salutary.influence._factors import model_parameters
 
 __all__ = [
@@ -194,7 +195,8 @@ class OneStepLosses:
         y_index = np.searchsorted(classes, np.asarray(y_train))
         w_train = np.ones(len(y_index)) if sample_weight is None else np.asarray(sample_weight)
         self.y_val_index = np.searchsorted(classes, np.asarray(y_val))
-        self.val = LogisticObjective(X_val, self.y_val_index, K, 0.0, fit_intercept)
+        # Dense: the validation logits of every pair are products with it.
+        self.val = LogisticObjective(densify(X_val), self.y_val_index, K, 0.0, fit_intercept)
         self.Xc = X_cand
         self.Xc_a = np.hstack([X_cand, np.ones((n_cand, 1))]) if fit_intercept else X_cand
         self.Yc = np.zeros((len(pair_row), k))

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
 
+from salutary._sparse import is_sparse
 from salutary._validation import validate_params
 from salutary.pool import Pool, as_pool
 
@@ -150,9 +152,20 @@ def warm_clone(model: Any) -> Any:
     return fresh
 
 
-def rows_in(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Which rows of ``A`` occur (bit for bit) among the rows of ``B``."""
-    seen = {row.tobytes() for row in np.ascontiguousarray(B, dtype=np.float64)}
-    return np.array(
-        [row.tobytes() in seen for row in np.ascontiguousarray(A, dtype=np.float64)], dtype=bool
-    )
+def rows_in(A: Any, B: Any) -> np.ndarray:
+    """Which rows of ``A`` occur (bit for bit) among the rows of ``B`` (dense or sparse)."""
+    seen = set(_row_keys(B))
+    return np.array([key in seen for key in _row_keys(A)], dtype=bool)
+
+
+def _row_keys(X: Any) -> list[bytes]:
+    """One bytes key per row, equal for rows equal bit for bit."""
+    if not is_sparse(X):
+        return [row.tobytes() for row in np.ascontiguousarray(X, dtype=np.float64)]
+    X = sp.csr_matrix(X, dtype=np.float64, copy=True)
+    X.sum_duplicates()
+    X.eliminate_zeros()
+    return [
+        X.indices[a:b].tobytes() + b"|" + X.data[a:b].tobytes()
+        for a, b in zip(X.indptr[:-1], X.indptr[1:], strict=True)
+    ]

@@ -1,4 +1,8 @@
-"""Diversity sampling: BADGE and CoreSet (oracle labels). Both need every pool row at once."""
+"""Diversity sampling: BADGE and CoreSet (oracle labels).
+
+Both need every pool row at once, as a dense array: a sparse pool is densified, and a
+Dask pool is refused.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from salutary._sparse import densify
 from salutary._validation import Integral, Interval
 from salutary.pool import top_k
 from salutary.strategies._base import Selection, Strategy
@@ -35,7 +40,7 @@ class BadgeSampling(Strategy):
         proba = model.predict_proba(X_pool)
         R = proba.copy()
         R[np.arange(len(R)), proba.argmax(axis=1)] -= 1.0
-        Xa = augment(np.asarray(X_pool, dtype=np.float64))
+        Xa = augment(np.asarray(densify(X_pool), dtype=np.float64))
         r2, x2 = np.sum(R * R, axis=1), np.sum(Xa * Xa, axis=1)
         norms = r2 * x2
         n = len(norms)
@@ -76,8 +81,8 @@ class CoreSetSampling(Strategy):
     def _select(
         self, model, X_train, y_train, pool, budget, *, X_val, y_val, sample_weight, trusted, rng
     ):
-        X_pool = np.asarray(pool.to_numpy(), dtype=np.float64)
-        X_train = np.asarray(X_train, dtype=np.float64)
+        X_pool = np.asarray(densify(pool.to_numpy()), dtype=np.float64)
+        X_train = np.asarray(densify(X_train), dtype=np.float64)
         p2 = np.sum(X_pool**2, axis=1)
         t2 = np.sum(X_train**2, axis=1)
         dist = np.empty(len(X_pool))

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from salutary._sparse import densify, vstack
 from salutary._validation import Integral, Interval, Real, StrOptions
 from salutary.influence import NEWTON_MAX_PARAMS, InfluenceFactors, OneStepLosses
 from salutary.pool import Pool, RowScorer, top_k
@@ -209,7 +210,7 @@ class NewtonGreedySalutary(SalutaryLabeling):
             picks.append(rows)
             labels.append(np.asarray(sel.labels))
             scores.append(np.asarray(sel.scores, dtype=np.float64))
-            X_t = np.vstack([X_t, pool.take(rows)])
+            X_t = vstack([X_t, pool.take(rows)])
             y_t = np.concatenate([y_t, np.asarray(sel.labels).astype(y_t.dtype, copy=False)])
             if w_t is not None:
                 w_t = np.concatenate([w_t, np.ones(len(rows))])
@@ -252,7 +253,7 @@ class NewtonGreedySalutary(SalutaryLabeling):
         # (smallest margin between its two most probable classes): they rank first.
         unsure = pool.top_k(MarginGap(model), n_unc, rng).indices if n_unc > 0 else None
         cand = pool.top_k(BestLabels(factors), n_cand, rng, first=unsure).indices
-        Xc = pool.take(cand)
+        Xc = densify(pool.take(cand))  # a shortlist: dense even for a sparse pool
         # Labels to try per candidate: the best by first-order influence.
         I = factors.score(Xc)  # (n_cand, K), larger = more helpful
         lab = np.argsort(-I, axis=1, kind="stable")[:, : min(self.labels, len(classes))]

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
+from salutary._sparse import vstack
 from salutary._validation import Integral, Interval, Real, StrOptions
 from salutary.influence import InfluenceFactors
 from salutary.pool import Pool, RowScorer
@@ -174,7 +175,7 @@ class CrossFitSalutary(SalutaryLabeling):
         trusted = np.ones(len(y_train), bool) if trusted is None else np.asarray(trusted)
         X_true, y_true = X_train[trusted], y_train[trusted]
         extra = ~rows_in(X_val, X_true)
-        X_true = np.vstack([X_true, X_val[extra]])
+        X_true = vstack([X_true, X_val[extra]])
         y_true = np.concatenate([y_true, np.asarray(y_val)[extra]])
         X_own, y_own = X_train[~trusted], y_train[~trusted]
         classes = model.classes_
@@ -186,7 +187,7 @@ class CrossFitSalutary(SalutaryLabeling):
             splits = list(folds.split(X_true, y_true))
         fold_factors = []
         for train_idx, val_idx in splits:
-            X_fit = np.vstack([X_true[train_idx], X_own])
+            X_fit = vstack([X_true[train_idx], X_own])
             y_fit = np.concatenate([y_true[train_idx], y_own])
             # Each fold starts from the full model's optimum: a few Newton steps suffice.
             fold_model = warm_clone(model).fit(X_fit, y_fit)

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from salutary._sparse import vstack
 from salutary._validation import StrOptions
 from salutary.pool import RowScorer
 from salutary.strategies._base import Selection, Strategy, rows_in, warm_clone
@@ -105,7 +106,7 @@ class ValidationTeacher(Strategy):
             if sample_weight is not None:
                 w = np.concatenate([sample_weight, np.ones(int(extra.sum()))])
             teacher = warm_clone(model).fit(
-                np.vstack([X_train, X_val[extra]]),
+                vstack([X_train, X_val[extra]]),
                 np.concatenate([y_train, y_val[extra]]),
                 sample_weight=w,
             )
