@@ -80,7 +80,10 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
             transform_input=["X_val"],
         ).fit(X, y, X_val=X_val, y_val=y_val)
 
-    (Without ``transform_input``, the steps before it do not transform ``X_val``.)
+    (Without ``transform_input``, the steps before it do not transform ``X_val``.) In
+    ``GridSearchCV`` and ``cross_val_score`` rely on the held-out validation set:
+    scikit-learn cuts every fit parameter with as many rows as ``X`` into folds, a
+    given ``X_val`` of that length included.
 
     With an ``encoder``, ``X``, ``X_val`` and the inputs of ``predict`` are raw data
     (texts, images, ...) that the frozen encoder embeds first: the estimator, the
