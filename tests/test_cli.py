@@ -116,8 +116,18 @@ def assert_bad_input(result, out_dir: Path, *fragments: str) -> str:
 
 
 def check_output_frame(out: pd.DataFrame, files: Files, target_dtype_kind: str) -> None:
-    assert list(out.columns) == [*FEATURES, "species", "salutary_round", "salutary_score"]
+    assert list(out.columns) == [
+        *FEATURES,
+        "species",
+        "salutary_row",
+        "salutary_round",
+        "salutary_score",
+    ]
     assert len(out) == BUDGET * ROUNDS
+    # salutary_row points back into the unlabeled file (data rows from 1).
+    pool = read(files.paths["unlabeled"])
+    back = pool.iloc[out["salutary_row"].to_numpy() - 1][FEATURES].reset_index(drop=True)
+    pd.testing.assert_frame_equal(back, out[FEATURES], check_dtype=False)
     assert set(out["species"]) <= set(files.lab["species"])
     assert out["species"].to_numpy().dtype.kind == target_dtype_kind
     assert out["salutary_round"].tolist() == sorted(list(range(1, ROUNDS + 1)) * BUDGET)
@@ -175,7 +185,13 @@ def test_label_unlabeled_file_with_target_column(tmp_path):
     files.output.unlink()
     assert_ok(invoke(files.args()))
     out = read(files.output)
-    assert list(out.columns) == ["species", *FEATURES, "salutary_round", "salutary_score"]
+    assert list(out.columns) == [
+        "species",
+        *FEATURES,
+        "salutary_row",
+        "salutary_round",
+        "salutary_score",
+    ]
     pd.testing.assert_frame_equal(out[expected.columns], expected)
 
 
@@ -216,6 +232,7 @@ def test_label_matches_salutary_labeler(tmp_path, strategy):
     chosen = np.flatnonzero(rounds > 0)
     expected = files.pool.iloc[chosen].assign(
         species=classes[labeler.transduction_[n:][chosen]],
+        salutary_row=chosen + 1,
         salutary_round=rounds[chosen],
         salutary_score=labeler.salutary_score_[n:][chosen],
     )

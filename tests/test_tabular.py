@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -133,17 +134,41 @@ def test_text_labels_that_look_like_numbers(tmp_path, frames):
     assert set(t.y_val_codes.tolist()) <= {0, 1}
 
 
-def test_unlabeled_target_column_is_ignored(tmp_path, frames):
+def test_an_empty_target_column_in_the_unlabeled_file_changes_nothing(tmp_path, frames):
     lab, pool, val = frames
     ref = load_tables(*write_all(tmp_path, lab, pool, val), target="species")
     pool2 = pool.copy()
     pool2.insert(2, "species", "")  # present but empty
-    paths = write_all(tmp_path, lab, pool2, val)
-    t = load_tables(*paths, target="species")
+    t = load_tables(*write_all(tmp_path, lab, pool2, val), target="species")
     np.testing.assert_array_equal(t.X_pool, ref.X_pool)
-    pool2["species"] = "junk"
+    np.testing.assert_array_equal(t.pool_rows, np.arange(len(pool)))
+    assert len(t.known_rows) == 0
+
+
+@pytest.mark.parametrize("ext", [".csv", ".parquet"])
+def test_known_labels_in_the_unlabeled_file_are_labeled_rows(tmp_path, frames, ext):
+    """Pool rows with a target value join the labeled rows and leave the pool: they can
+    never be relabeled (issue 20: 4 of 103 came back overwritten)."""
+    lab, pool, val = frames
+    known = np.array([3, 50, 51, 199])
+    pool2 = pool.copy()
+    pool2["species"] = None
+    pool2.loc[known, "species"] = ["dog", "cat", "fish", "dog"]
+    paths = write_all(tmp_path, lab, pool2, val, (".csv", ext, ".csv"))
+    t = load_tables(*paths, target="species")
+    np.testing.assert_array_equal(t.known_rows, known)
+    np.testing.assert_array_equal(t.pool_rows, np.setdiff1d(np.arange(len(pool)), known))
+    assert len(t.X_pool) == len(pool) - 4 and len(t.X_labeled) == len(lab) + 4
+    np.testing.assert_array_equal(t.y_labeled[-4:], ["dog", "cat", "fish", "dog"])
+    # The known rows are the labeled file's rows plus them, scaled together.
+    both = pd.concat([lab, pool2.loc[known]], ignore_index=True)
+    expected = reference_arrays(both, pool2.drop(index=known), val)
+    np.testing.assert_allclose(t.X_labeled, expected[0], atol=1e-12)
+    np.testing.assert_allclose(t.X_pool, expected[1], atol=1e-12)
+    pool2.loc[7, "species"] = "bird"
     write(pool2, paths[1])
-    np.testing.assert_array_equal(load_tables(*paths, target="species").X_pool, ref.X_pool)
+    with pytest.raises(InputError, match=r"row 8.* already has the label 'bird'.*never seen"):
+        load_tables(*paths, target="species")
 
 
 def test_column_order_may_differ(tmp_path, frames):
@@ -338,3 +363,108 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
     write_table(pd.DataFrame({"a": [1, 2]}), tmp_path / "out.pq")
     assert pd.read_parquet(tmp_path / "out.pq")["a"].tolist() == [1, 2]
     assert sorted(os.listdir(tmp_path)) == ["out.csv", "out.pq"]
+
+
+# ------------------------------------------------------ column roles and guards (issue 20)
+
+
+def test_id_and_ignored_columns_are_not_features(tmp_path, frames):
+    lab, pool, val = frames
+    ref = load_tables(*write_all(tmp_path, lab, pool, val), target="species")
+    ids = [f"user-{i:05d}" for i in range(len(pool))]
+    pool2 = pool.assign(user=ids, note="free text")
+    lab2, val2 = lab.assign(note="x"), val.assign(note="y")  # only the pool has the id
+    t = load_tables(
+        *write_all(tmp_path, lab2, pool2, val2), target="species", id_column="user",
+        ignore=["note"],
+    )  # fmt: skip
+    np.testing.assert_array_equal(t.X_pool, ref.X_pool)
+    assert t.columns == ref.columns and "user" in t.unlabeled.columns
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda p: p.assign(user="same"), "has the value 'same' at row 1 (line 2) and row 2"),
+        (
+            lambda p: p.assign(user=[None] + [f"u{i}" for i in range(1, len(p))]),
+            "no value at row 1",
+        ),
+        (lambda p: p, "--id 'user' is not a column of unlabeled file"),
+    ],
+)
+def test_bad_id_column(tmp_path, frames, change, fragment):
+    lab, pool, val = frames
+    pool2 = change(pool.assign(user=[f"u{i}" for i in range(len(pool))]))
+    if "not a column" in fragment:
+        pool2 = pool2.drop(columns="user")
+    paths = write_all(tmp_path, lab, pool2, val)
+    with pytest.raises(InputError, match=re.escape(fragment)):
+        load_tables(*paths, target="species", id_column="user")
+
+
+def test_ignore_needs_an_existing_column(tmp_path, frames):
+    paths = write_all(tmp_path, *frames)
+    with pytest.raises(InputError, match="--ignore 'nope' is not a column"):
+        load_tables(*paths, target="species", ignore=["nope"])
+
+
+@pytest.mark.parametrize("ext", [".csv", ".parquet"])
+def test_an_id_like_text_column_is_refused_before_encoding(tmp_path, frames, ext):
+    """A unique string per row used to be one-hot encoded: 100,000 ids, 75 GiB."""
+    lab, pool, val = frames
+    n = 1200
+    big = pd.concat([pool] * 6, ignore_index=True).iloc[:n]
+    frames2 = [f.assign(email=[f"{k}{i}@x.org" for i in range(len(f))]) for k, f in
+               (("l", lab), ("p", big), ("v", val))]  # fmt: skip
+    paths = write_all(tmp_path, *frames2, (ext, ext, ext))
+    with pytest.raises(InputError, match=r"column 'email' is text with 1,320 distinct values.*"
+                       r"--id 'email'.*--ignore 'email'"):  # fmt: skip
+        load_tables(*paths, target="species")
+
+
+def test_dates_are_refused_unless_forced_categorical(tmp_path, frames):
+    lab, pool, val = frames
+    stamp = lambda f: f.assign(day=pd.date_range("2024-01-01", periods=len(f), freq="h"))  # noqa: E731
+    for ext in (".csv", ".parquet"):
+        paths = write_all(tmp_path, stamp(lab), stamp(pool), stamp(val), (ext, ext, ext))
+        with pytest.raises(
+            InputError, match=r"column 'day' holds dates or times \(e\.g\. '2024-01-01"
+        ):
+            load_tables(*paths, target="species")
+    t = load_tables(*paths, target="species", categorical=["day"])  # asked for: one-hot
+    assert any(n.startswith("day_") for n in t.feature_names)
+
+
+def test_nested_parquet_columns_are_refused(tmp_path, frames):
+    lab, pool, val = frames
+    nest = lambda f: f.assign(lst=[[i, i + 1] for i in range(len(f))])  # noqa: E731
+    paths = write_all(tmp_path, nest(lab), nest(pool), nest(val), (".parquet",) * 3)
+    with pytest.raises(InputError, match="column 'lst' holds nested values"):
+        load_tables(*paths, target="species")
+
+
+def with_gaps(f: pd.DataFrame, rows, col="x2") -> pd.DataFrame:
+    f = f.copy()
+    f.loc[rows, col] = np.nan
+    return f
+
+
+def test_missing_values_error_drop_or_impute(tmp_path, frames):
+    lab, pool, val = frames
+    lab2, pool2 = with_gaps(lab, [5]), with_gaps(pool, [0, 9])
+    pool2.loc[3, "color"] = None
+    paths = write_all(tmp_path, lab2, pool2, val)
+    with pytest.raises(InputError, match=r"column 'x2' has a missing value .* row 6"):
+        load_tables(*paths, target="species")
+    dropped = load_tables(*paths, target="species", missing="drop")
+    assert dropped.dropped == {"labeled": 1, "unlabeled": 3, "validation": 0}
+    np.testing.assert_array_equal(dropped.pool_rows, np.setdiff1d(np.arange(len(pool)), [0, 3, 9]))
+    expected = reference_arrays(lab.drop(index=[5]), pool.drop(index=[0, 3, 9]), val)
+    np.testing.assert_allclose(dropped.X_pool, expected[1], atol=1e-12)
+    imputed = load_tables(*paths, target="species", missing="impute")
+    assert imputed.imputed == 4 and len(imputed.X_pool) == len(pool)
+    median = float(np.median(lab2["x2"].dropna()))
+    filled = [f.fillna({"x2": median, "color": "(missing)"}) for f in (lab2, pool2, val)]
+    expected = reference_arrays(*filled)
+    np.testing.assert_allclose(imputed.X_pool, expected[1], atol=1e-12)

@@ -5,6 +5,16 @@ addition is predicted, by the influence function of an L2 logistic model, to low
 loss on a labeled validation set most, and adds the most helpful samples round by round.
 """
 
+import os
+import signal
+import sys
+
+if os.path.basename(sys.argv[0]) == "salutary":  # the console script, still importing:
+    # an interrupt now ends it quietly (status 130, 143) instead of printing the traceback
+    # of an import; salutary.cli.main turns interrupts into exceptions again.
+    signal.signal(signal.SIGINT, lambda signum, frame: sys.exit(130))
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
+
 from salutary.influence import InfluenceFactors, influence_matrix
 from salutary.labeler import SalutaryLabeler
 from salutary.loop import ActiveLearningResult, run_active_learning

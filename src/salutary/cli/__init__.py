@@ -7,18 +7,55 @@ are registered on :data:`app` here.
 
 from __future__ import annotations
 
+import signal
+import sys
 import warnings
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from salutary import __version__
 from salutary.cli import _bench, _datasets, _finetune, _label, _report, _run
+from salutary.cli._common import crash_log, one_line_error
 
 __all__ = ["app", "main"]
 
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that its clean-up runs (temporary files of
+    atomic writes are removed) before it exits with status 143."""
+
+
+class _Commands(TyperGroup):
+    """The command group: no traceback reaches the user, ever.
+
+    Bad input already ends in ``error: ...`` and status 2. An interrupt ends in status
+    130 (SIGINT) or 143 (SIGTERM), an unexpected error in one line naming a log file
+    that holds the traceback, and status 1.
+    """
+
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # exits and usage errors
+            raise
+        except KeyboardInterrupt:
+            typer.echo("error: interrupted", err=True)
+            raise typer.Exit(130) from None
+        except Terminated:
+            typer.echo("error: terminated", err=True)
+            raise typer.Exit(143) from None
+        except Exception as exc:
+            path = crash_log(exc)
+            typer.echo(f"error: {one_line_error(exc)} (a bug; traceback in {path})", err=True)
+            raise typer.Exit(1) from None
+
+
 app = typer.Typer(
     name="salutary",
+    cls=_Commands,
     help=(
         "Salutary labeling: grow a training set from an unlabeled pool with zero human "
         "annotation.\n\n"
@@ -75,12 +112,24 @@ def _one_line_warning(
     return f"warning: {message}\n"
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
 def main() -> None:
     """Entry point of the ``salutary`` console script."""
     # Warnings (a small validation set, a fallback) are for the user: one line each, on
     # stderr, without the source location.
     warnings.formatwarning = _one_line_warning
-    app(prog_name="salutary")
+    # salutary/__init__ exits quietly on SIGINT while the console script imports; from
+    # here on an interrupt is an exception, so that clean-up code runs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        app(prog_name="salutary")
+    except Terminated:  # between commands, or while click parses the arguments
+        typer.echo("error: terminated", err=True)
+        sys.exit(143)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
 import platform
+import sys
+import tempfile
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,6 +36,7 @@ __all__ = [
     "Budget",
     "MultiValueCommand",
     "Rounds",
+    "crash_log",
     "expand_multiple",
     "fail",
     "split_names",
@@ -81,6 +86,22 @@ def expand_multiple(args: Sequence[str], multiple: set[str]) -> list[str]:
             needs_value = False
             out.append(tok)
     return out
+
+
+def one_line_error(exc: BaseException) -> str:
+    """``TypeName: message`` on one line."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def crash_log(exc: BaseException) -> Path:
+    """Write the traceback of an unexpected error to a new file; its path."""
+    fd, name = tempfile.mkstemp(prefix="salutary-error-", suffix=".log")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(f"salutary {__version__}, Python {platform.python_version()}\n")
+        fh.write(f"command: {' '.join(sys.argv)}\n\n")
+        fh.write("".join(traceback.format_exception(exc)))
+    return Path(name)
 
 
 def fail(message: str) -> typer.Exit:

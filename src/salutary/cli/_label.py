@@ -30,9 +30,10 @@ from salutary.tabular import Tables, check_budget, check_output, load_tables, wr
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["COMMAND", "ROUND_COLUMN", "SCORE_COLUMN", "label"]
+__all__ = ["COMMAND", "ROUND_COLUMN", "ROW_COLUMN", "SCORE_COLUMN", "label"]
 
 #: Columns the ``label`` output adds to the unlabeled file's columns.
+ROW_COLUMN = "salutary_row"
 ROUND_COLUMN = "salutary_round"
 SCORE_COLUMN = "salutary_score"
 
@@ -50,6 +51,14 @@ def _label_strategy(spec: str) -> str:
             f"does not have; choose from {', '.join(oracle_free_strategies())}"
         )
     return spec
+
+
+class Missing(str, Enum):
+    """What ``salutary label`` does with a missing feature value."""
+
+    error = "error"
+    drop = "drop"
+    impute = "impute"
 
 
 class Engine(str, Enum):
@@ -158,6 +167,34 @@ def label(
             show_default=False,
         ),
     ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(
+            "--id",
+            metavar="COLUMN",
+            help="A column of the unlabeled file that identifies its rows (unique): carried "
+            "to the output, never a feature.",
+            show_default=False,
+        ),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ignore",
+            metavar="COLUMN",
+            help="Column that is not a feature (repeatable, or several names after one flag).",
+            show_default=False,
+        ),
+    ] = None,
+    missing: Annotated[
+        Missing,
+        typer.Option(
+            "--missing",
+            help="A missing feature value: an error naming it; drop its row (from every "
+            "file: a pool row is then not labeled); or impute it (numeric columns: the "
+            "labeled file's median; text columns: a category of its own).",
+        ),
+    ] = Missing.error,
     engine: Annotated[
         Engine,
         typer.Option(
@@ -189,12 +226,15 @@ def label(
 ) -> None:
     """Label rows of an unlabeled file by salutary labeling and write them out.
 
-    Features are every column except the target: numeric columns as they are, text
-    columns one-hot encoded (categories from all three files), then standardized with
-    the labeled rows' mean and deviation. Each round the BUDGET most helpful pool rows
-    get their salutary label; after ROUNDS rounds the chosen rows are written with all
-    their original columns, the target filled in, and the columns salutary_round (1..R)
-    and salutary_score, sorted by round then score (highest first).
+    Features are every column except the target, --id and --ignore: numeric columns as
+    they are, text columns one-hot encoded (categories from all three files; at most
+    1,000 distinct values, dates and nested values refused), then standardized with the
+    labeled rows' mean and deviation. Rows of the unlabeled file that already have a
+    target value are labeled rows, never relabeled. Each round the BUDGET most helpful
+    pool rows get their salutary label; after ROUNDS rounds the chosen rows are written
+    with all their original columns, the target filled in, and the columns salutary_row
+    (the row of the unlabeled file, from 1), salutary_round (1..R) and salutary_score,
+    sorted by round then score (highest first).
 
     With --engine dask the pool is held by the workers of a Dask cluster and each round
     scores it there (the model and the influence factors stay in this process); the
@@ -204,10 +244,13 @@ def label(
         _check_engine_options(engine, scheduler, workers)
         strategy = _label_strategy(strategy or DEFAULT_STRATEGY)
         check_output(output)
-        tables = load_tables(labeled, unlabeled, validation, target, categorical or ())
-        check_budget(budget, rounds, tables.unlabeled_file)
+        tables = load_tables(
+            labeled, unlabeled, validation, target, categorical or (), id_column=id_column,
+            ignore=ignore or (), missing=missing.value,
+        )  # fmt: skip
+        check_budget(budget, rounds, len(tables.pool_rows), name=_pool_name(tables))
         _check_not_an_input(output, tables)
-        for col in (ROUND_COLUMN, SCORE_COLUMN):
+        for col in (ROW_COLUMN, ROUND_COLUMN, SCORE_COLUMN):
             if col in tables.unlabeled.columns:
                 raise InputError(
                     f"{tables.unlabeled_file.name} already has a column {col!r}, which the "
@@ -215,6 +258,7 @@ def label(
                 )
     except InputError as exc:
         raise fail(str(exc)) from None
+    _input_notes(tables)
 
     if engine is Engine.dask:
         client = _dask_client(scheduler, workers)
@@ -237,6 +281,31 @@ def label(
     except OSError as exc:
         raise fail(f"cannot write output file {output!r}: {exc.strerror or exc}") from None
     _label_summary(frame, tables.target, output, budget=budget, rounds=rounds)
+
+
+def _pool_name(tables: Tables) -> str:
+    """The pool in messages: the unlabeled file, less the rows that cannot be labeled."""
+    n_out = len(tables.unlabeled) - len(tables.pool_rows)
+    return tables.unlabeled_file.name + (
+        f" (less {n_out} rows already labeled or with missing values)" if n_out else ""
+    )
+
+
+def _input_notes(tables: Tables) -> None:
+    """One line on stderr per thing done to the input that the user should know."""
+    if len(tables.known_rows):
+        typer.echo(
+            f"note: {len(tables.known_rows)} rows of the {tables.unlabeled_file.name} "
+            f"already have a value in {tables.target!r}: they are used as labeled rows and "
+            "not relabeled",
+            err=True,
+        )
+    dropped = {role: n for role, n in tables.dropped.items() if n}
+    if dropped:
+        shown = ", ".join(f"{n} of the {role} file" for role, n in dropped.items())
+        typer.echo(f"note: rows left out for missing values: {shown}", err=True)
+    if tables.imputed:
+        typer.echo(f"note: {tables.imputed} missing feature values imputed", err=True)
 
 
 def _check_not_an_input(output: str, tables: Tables) -> None:
@@ -317,8 +386,10 @@ def _salutary_label(
         progress.update(task, description=f"salutary labeling: {rounds} rounds done")
 
     chosen = np.flatnonzero(pool_round > 0)
-    out = tables.unlabeled.iloc[chosen].copy()
+    rows = tables.pool_rows[chosen]  # rows of the unlabeled file
+    out = tables.unlabeled.iloc[rows].copy()
     out[tables.target] = tables.classes[pool_label[chosen]]
+    out[ROW_COLUMN] = rows.astype(np.int64) + 1
     out[ROUND_COLUMN] = pool_round[chosen].astype(np.int64)
     out[SCORE_COLUMN] = pool_score[chosen].astype(np.float64)
     out = out.sort_values([ROUND_COLUMN, SCORE_COLUMN], ascending=[True, False], kind="mergesort")

@@ -100,7 +100,13 @@ class GrowingHessian:
         self.U: list[np.ndarray] = []  # (k d1, k) per accepted pair
         self.Y: list[np.ndarray] = []  # H^{-1} U, same shapes
         if self.low_rank:
-            self.chol = scipy.linalg.cho_factor(H, lower=True, overwrite_a=True)
+            try:  # in place: at 10,000 parameters a copy would cost 800 MB
+                self.chol = scipy.linalg.cho_factor(H, lower=True, overwrite_a=True)
+            except np.linalg.LinAlgError:
+                raise ValueError(
+                    f"the training Hessian ({H.shape[0]} parameters) is singular to working "
+                    "precision: the L2 penalty is too small for these data; use a larger one"
+                ) from None
 
     def add(self, p: np.ndarray, x: np.ndarray) -> None:
         """Add the Hessian of one pair's cross-entropy (probabilities ``p``, features ``x``)."""
@@ -119,7 +125,13 @@ class GrowingHessian:
     def solver(self) -> Callable[[np.ndarray], np.ndarray]:
         """A function ``B -> (H + added)^{-1} B`` for the current system."""
         if not self.low_rank:
-            chol = scipy.linalg.cho_factor(self.H, lower=True)
+            try:
+                chol = scipy.linalg.cho_factor(self.H, lower=True)
+            except np.linalg.LinAlgError:
+                # Singular to working precision (a penalty near 0 on separable data): the
+                # pseudo-inverse gives the minimum-norm step, as LogisticObjective.solve.
+                inverse = scipy.linalg.pinvh(self.H)
+                return lambda B: inverse @ B
             return lambda B: scipy.linalg.cho_solve(chol, B)
         chol0 = self.chol
         if not self.U:

@@ -12,6 +12,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from salutary.exceptions import InputError
 from salutary.tabular._columns import (
+    MAX_CATEGORIES,
+    Column,
     categorical_problem,
     categories,
     column,
@@ -46,6 +48,15 @@ class Tables:
         The feature columns of the files, in the labeled file's order.
     categorical : list of str
         Feature columns that were one-hot encoded.
+    pool_rows : ndarray of int
+        The rows of the unlabeled file that ``X_pool`` holds, in order (0-based).
+    known_rows : ndarray of int
+        Rows of the unlabeled file that already had a target value: they are labeled
+        rows (in ``X_labeled``, after the labeled file's), never relabeled.
+    dropped : dict of str to int
+        Rows left out per file for missing values (``missing="drop"``).
+    imputed : int
+        Missing feature values filled in (``missing="impute"``).
     labeled_file, unlabeled_file, validation_file : Table
     """
 
@@ -62,6 +73,10 @@ class Tables:
     y_val_codes: np.ndarray
     columns: list[str]
     categorical: list[str]
+    pool_rows: np.ndarray
+    known_rows: np.ndarray
+    dropped: dict[str, int]
+    imputed: int
     labeled_file: Table = field(repr=False)
     unlabeled_file: Table = field(repr=False)
     validation_file: Table = field(repr=False)
@@ -75,13 +90,19 @@ def _check_target_present(table: Table, target: str) -> None:
         )
 
 
-def _check_same_columns(reference: Table, others: Sequence[Table], target: str) -> list[str]:
-    columns = [c for c in reference.frame.columns if c != target]
+def _check_same_columns(
+    reference: Table, others: Sequence[Table], target: str, not_features: set[str]
+) -> list[str]:
+    skip = {target, *not_features}
+    columns = [c for c in reference.frame.columns if c not in skip]
     if not columns:
-        raise InputError(f"{reference.name} has no feature columns besides the target {q(target)}")
+        raise InputError(
+            f"{reference.name} has no feature columns besides the target {q(target)}"
+            + (f" and {show_list(sorted(not_features))}" if not_features else "")
+        )
     problems = []
     for t in others:
-        theirs = [c for c in t.frame.columns if c != target]
+        theirs = [c for c in t.frame.columns if c not in skip]
         theirs_set, ours_set = set(theirs), set(columns)
         lacks = [c for c in columns if c not in theirs_set]
         extra = [c for c in theirs if c not in ours_set]
@@ -129,13 +150,11 @@ def _label_keys(table: Table, target: str, as_text: bool) -> list[object]:
     return [str(v) for v in table.frame[target].tolist()]
 
 
-def _encode_labels(labeled: Table, validation: Table, target: str):
+def _encode_labels(labeled: Table, validation: Table, target: str, pool: Table, known: np.ndarray):
     y_lab = labeled.frame[target].to_numpy()
     y_val = validation.frame[target].to_numpy()
-    as_text = not (
-        pd.api.types.is_numeric_dtype(labeled.frame[target])
-        and pd.api.types.is_numeric_dtype(validation.frame[target])
-    )
+    tables = (labeled, validation, pool) if known.any() else (labeled, validation)
+    as_text = not all(pd.api.types.is_numeric_dtype(t.frame[target]) for t in tables)
     classes = _sorted_unique(y_lab)
     if len(classes) < 2:
         raise InputError(
@@ -158,7 +177,19 @@ def _encode_labels(labeled: Table, validation: Table, target: str):
                 f"{show_list(classes.tolist())})"
             )
         val_codes[i] = code
-    return y_lab, y_val, classes, lab_codes, val_codes
+    known_codes = np.empty(int(known.sum()), dtype=np.int64)
+    if known.any():
+        keys = _label_keys(pool, target, as_text)
+        for j, i in enumerate(np.flatnonzero(known).tolist()):
+            code = key_code.get(keys[i])
+            if code is None:
+                raise InputError(
+                    f"{pool.name}: {pool.row(i)} already has the label {qv(keys[i])} in "
+                    f"target column {q(target)}, never seen in {labeled.name} (its labels: "
+                    f"{show_list(classes.tolist())})"
+                )
+            known_codes[j] = code
+    return y_lab, y_val, classes, lab_codes, val_codes, known_codes
 
 
 def load_tables(
@@ -167,6 +198,10 @@ def load_tables(
     validation: str | os.PathLike[str],
     target: str,
     categorical: Sequence[str] = (),
+    *,
+    id_column: str | None = None,
+    ignore: Sequence[str] = (),
+    missing: str = "error",
 ) -> Tables:
     """Read, check and encode the three files of a salutary labeling run.
 
@@ -174,14 +209,25 @@ def load_tables(
     ----------
     labeled, unlabeled, validation : path
         CSV (``.csv``) or Parquet (``.parquet``, ``.pq``) files. The unlabeled file may
-        lack the target column; if it has one, its values are ignored.
+        lack the target column; rows where it has a value are labeled rows (used as
+        such, and never relabeled).
     target : str
         Name of the label column.
     categorical : sequence of str
         Feature columns to one-hot encode even if they hold numbers. Other columns are
         numeric if they are stored as numbers in every file, or if more than half of
         their non-missing values (over the three files) are numbers; otherwise they are
-        categorical.
+        categorical (at most :data:`MAX_CATEGORIES` distinct values; dates, times and
+        nested Parquet values are refused).
+    id_column : str, optional
+        A column of the unlabeled file that identifies its rows (unique, no missing
+        value): carried to the output, never a feature (in any file).
+    ignore : sequence of str
+        Columns that are not features (in any file that has them).
+    missing : {"error", "drop", "impute"}, default="error"
+        What a missing feature value does: an error naming it; its row is left out
+        (of every file: a pool row is then never labeled); or it is filled in (numeric
+        columns: the labeled file's median; text columns: a category of its own).
 
     Returns
     -------
@@ -190,16 +236,19 @@ def load_tables(
     Raises
     ------
     InputError
-        For any problem with the files, with a one-line message naming the file and,
-        where it applies, the column and the (1-based data) row.
+        For any problem with the files or options, with a one-line message naming the
+        file and, where it applies, the column and the (1-based data) row.
     """
+    if missing not in ("error", "drop", "impute"):
+        raise InputError(f"--missing must be error, drop or impute, not {q(missing)}")
     lab = read_table(labeled, "labeled")
     pool = read_table(unlabeled, "unlabeled")
     val = read_table(validation, "validation")
     tables = (lab, pool, val)
     _check_target_present(lab, target)
     _check_target_present(val, target)
-    columns = _check_same_columns(lab, (pool, val), target)
+    not_features = _check_roles(tables, target, id_column, ignore)
+    columns = _check_same_columns(lab, (pool, val), target, not_features)
     forced = list(dict.fromkeys(categorical))
     for col in forced:
         if col == target:
@@ -211,6 +260,7 @@ def load_tables(
             )
     _check_target_values(lab, target)
     _check_target_values(val, target)
+    known = _known_labels(pool, target)
 
     prepared = {col: [column(t, col) for t in tables] for col in columns}
     numeric = {}
@@ -222,20 +272,51 @@ def load_tables(
         n_numbers = sum(int((~c.missing & ~np.isnan(c.numbers)).sum()) for c in parts)
         numeric[col] = all(c.numeric_dtype for c in parts) or n_numbers > 0.5 * n_present
 
+    keep = [np.ones(len(t), dtype=bool) for t in tables]
+    if missing == "drop":
+        for k in range(3):
+            for col in columns:
+                keep[k] &= ~prepared[col][k].missing
+            if not keep[k].any():
+                raise InputError(f"{tables[k].name}: every row has a missing feature value")
+    for col in columns:
+        if not numeric[col]:
+            _check_categorical(tables, col, prepared[col], keep, forced=col in forced)
+
+    imputed = 0
     for k, t in enumerate(tables):
         problems = []
         for col in columns:
             c = prepared[col][k]
+            skip = c.missing if missing == "impute" else None
             if numeric[col]:
-                problem = numeric_problem(t, col, c)
+                problem = numeric_problem(t, col, c, keep[k], skip)
             else:
-                problem = categorical_problem(t, col, c)
+                problem = categorical_problem(t, col, c, keep[k], skip)
             if problem is not None:
                 problems.append(problem)
         if problems:
             raise InputError(min(problems, key=lambda p: p[0])[1])
+    if missing == "impute":
+        for col in columns:
+            parts = prepared[col]
+            imputed += sum(int((c.missing & keep[k]).sum()) for k, c in enumerate(parts))
+            if numeric[col]:
+                present = parts[0].numbers[~parts[0].missing & keep[0]]
+                fill = float(np.median(present)) if len(present) else 0.0
+                for c in parts:
+                    c.numbers[c.missing] = fill
+            else:
+                for c in parts:
+                    assert c.text is not None  # text columns keep their text
+                    c.text[c.missing] = "(missing)"
 
-    y_lab, y_val, classes, lab_codes, val_codes = _encode_labels(lab, val, target)
+    known &= keep[1]
+    lab_rows = np.flatnonzero(keep[0])
+    val_rows = np.flatnonzero(keep[2])
+    y_lab, y_val, classes, lab_codes, val_codes, known_codes = _encode_labels(
+        lab, val, target, pool, known
+    )
 
     blocks: list[list[np.ndarray]] = [[], [], []]
     names: list[str] = []
@@ -249,12 +330,30 @@ def load_tables(
             continue
         cats.append(col)
         texts = [categories(t, col, c) for t, c in zip(tables, parts, strict=True)]
-        enc = OneHotEncoder(sparse_output=False, dtype=np.float64, handle_unknown="error")
-        enc.fit(np.concatenate(texts)[:, None])
+        # Categories of the rows kept; a dropped row's value may be none of them.
+        enc = OneHotEncoder(sparse_output=False, dtype=np.float64, handle_unknown="ignore")
+        enc.fit(np.concatenate([v[m] for v, m in zip(texts, keep, strict=True)])[:, None])
         for k, values in enumerate(texts):
             blocks[k].append(enc.transform(values[:, None]))
         names.extend(str(n) for n in enc.get_feature_names_out([col]))
-    X_lab, X_pool, X_val = (np.hstack(b).astype(np.float64, copy=False) for b in blocks)
+    X_lab, X_pool, X_val = (
+        np.hstack(b).astype(np.float64, copy=False)[m] for b, m in zip(blocks, keep, strict=True)
+    )
+    pool_kept = np.flatnonzero(keep[1])
+    in_pool = ~known[pool_kept]
+    if known.any():
+        X_lab = np.vstack([X_lab, X_pool[~in_pool]])
+        y_lab = np.concatenate([y_lab[lab_rows], classes[known_codes]])
+        lab_codes = np.concatenate([lab_codes[lab_rows], known_codes])
+    else:
+        y_lab, lab_codes = y_lab[lab_rows], lab_codes[lab_rows]
+    X_pool = X_pool[in_pool]
+    y_val, val_codes = y_val[val_rows], val_codes[val_rows]
+    if len(np.unique(lab_codes)) < 2:
+        raise InputError(
+            f"{lab.name}: the rows kept have a single class in target column {q(target)}; "
+            "need at least two"
+        )
     scaler = StandardScaler().fit(X_lab)
     X_lab, X_pool, X_val = (scaler.transform(a) for a in (X_lab, X_pool, X_val))
     return Tables(
@@ -271,7 +370,88 @@ def load_tables(
         y_val_codes=val_codes,
         columns=columns,
         categorical=cats,
+        pool_rows=pool_kept[in_pool],
+        known_rows=np.flatnonzero(known),
+        dropped={t.role: int((~m).sum()) for t, m in zip(tables, keep, strict=True)},
+        imputed=imputed,
         labeled_file=lab,
         unlabeled_file=pool,
         validation_file=val,
     )
+
+
+def _check_roles(
+    tables: Sequence[Table], target: str, id_column: str | None, ignore: Sequence[str]
+) -> set[str]:
+    """The columns that are not features (``--id``, ``--ignore``), checked."""
+    pool = tables[1]
+    everywhere = {c for t in tables for c in t.frame.columns}
+    for col in ignore:
+        if col == target:
+            raise InputError(f"--ignore {q(col)} is the target column")
+        if col not in everywhere:
+            raise InputError(f"--ignore {q(col)} is not a column of any of the three files")
+    if id_column is None:
+        return set(ignore)
+    if id_column == target:
+        raise InputError(f"--id {q(id_column)} is the target column")
+    if id_column not in pool.frame.columns:
+        raise InputError(
+            f"--id {q(id_column)} is not a column of {pool.name} (its columns: "
+            f"{show_list(list(pool.frame.columns))})"
+        )
+    ids = pool.text[id_column] if pool.text is not None else pool.frame[id_column]
+    missing = ids.str.strip().isin(NA_STRINGS) if pool.text is not None else ids.isna()
+    i = first(missing.to_numpy())
+    if i is not None:
+        raise InputError(f"{pool.name}: id column {q(id_column)} has no value at {pool.row(i)}")
+    dup = ids.duplicated(keep=False).to_numpy()
+    i = first(dup)
+    if i is not None:
+        j = int(np.flatnonzero(dup & (ids == ids.iloc[i]).to_numpy())[1])
+        raise InputError(
+            f"{pool.name}: id column {q(id_column)} has the value {qv(ids.iloc[i])} at "
+            f"{pool.row(i)} and {pool.row(j)}; ids must be unique"
+        )
+    return {id_column, *ignore}
+
+
+def _known_labels(pool: Table, target: str) -> np.ndarray:
+    """Rows of the unlabeled file that already have a target value."""
+    if target not in pool.frame.columns:
+        return np.zeros(len(pool), dtype=bool)
+    if pool.text is not None:
+        return ~pool.text[target].str.strip().isin(NA_STRINGS).to_numpy()
+    return ~pool.frame[target].isna().to_numpy()
+
+
+def _check_categorical(
+    tables: Sequence[Table], col: str, parts: Sequence[Column], keep: Sequence[np.ndarray],
+    *, forced: bool,
+) -> None:  # fmt: skip
+    """Refuse a text column that cannot be one-hot encoded: nested values, dates and
+    times (unless ``--categorical``), or too many distinct values (an id, free text)."""
+    hint = f"pass --ignore {q(col)}"
+    for t, c in zip(tables, parts, strict=True):
+        if c.kind == "nested":
+            raise InputError(
+                f"{t.name}: column {q(col)} holds nested values ({c.example}, e.g. a "
+                f"Parquet list or struct), which salutary cannot use as a feature; flatten "
+                f"it into columns of numbers or text, or {hint}"
+            )
+        if c.kind == "datetime" and not forced:
+            raise InputError(
+                f"{t.name}: column {q(col)} holds dates or times (e.g. {qv(c.example)}), "
+                f"which one-hot encoding would turn into a feature per distinct value; "
+                f"convert it to a number (e.g. days since a reference date), or {hint}"
+            )
+    values: set[object] = set()
+    for t, c, m in zip(tables, parts, keep, strict=True):
+        values.update(categories(t, col, c)[m & ~c.missing].tolist())
+    if len(values) > MAX_CATEGORIES:
+        n_rows = sum(int(m.sum()) for m in keep)
+        raise InputError(
+            f"column {q(col)} is text with {len(values):,} distinct values in {n_rows:,} rows: "
+            f"an id or free text, not a category (at most {MAX_CATEGORIES:,} are one-hot "
+            f"encoded); pass --id {q(col)} to carry it to the output, or --ignore {q(col)}"
+        )

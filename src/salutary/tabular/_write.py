@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +12,7 @@ from salutary._io import atomic_write
 from salutary.exceptions import InputError
 from salutary.tabular._read import Table, file_format, q
 
-__all__ = ["check_budget", "check_output", "write_table"]
+__all__ = ["check_budget", "check_output", "probe_directory", "write_table"]
 
 
 def check_budget(budget: int, rounds: int, pool: Table | int, name: str = "") -> None:
@@ -50,7 +51,21 @@ def check_output(path: str | os.PathLike[str]) -> str:
         raise InputError(f"output file {q(path)}: directory {q(parent)} does not exist")
     if p.is_dir():
         raise InputError(f"output file {q(path)} is a directory")
+    probe_directory(parent, f"output file {q(path)}")
     return kind
+
+
+def probe_directory(folder: Path, what: str) -> None:
+    """InputError unless a file can be created in ``folder`` (checked before the work,
+    with the temporary file the atomic write will make)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".salutary-probe-"):
+            pass
+    except OSError as exc:
+        reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror
+        raise InputError(
+            f"{what}: cannot write in directory {q(folder)}: {reason or exc}"
+        ) from None
 
 
 def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
