@@ -468,3 +468,16 @@ def test_missing_values_error_drop_or_impute(tmp_path, frames):
     filled = [f.fillna({"x2": median, "color": "(missing)"}) for f in (lab2, pool2, val)]
     expected = reference_arrays(*filled)
     np.testing.assert_allclose(imputed.X_pool, expected[1], atol=1e-12)
+
+
+def test_duplicate_parquet_column_names_are_named(tmp_path):
+    """Arrow's message was 'Multiple matches for FieldRef.Name(x) in x: double x: ...'."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table([pa.array([1.0, 2.0]), pa.array([3.0, 4.0]), pa.array(["a", "b"])],
+                     names=["x", "x", "y"])  # fmt: skip
+    pq.write_table(table, tmp_path / "dup.parquet")
+    with pytest.raises(InputError, match=r"^labeled file '.*dup\.parquet' has duplicate column "
+                       r"names: 'x'$"):  # fmt: skip
+        read_table(tmp_path / "dup.parquet", "labeled")

@@ -203,6 +203,11 @@ def _read_parquet(path: Path, name: str) -> pd.DataFrame:
     try:
         if path.stat().st_size == 0:
             raise InputError(f"{name} is empty (0 bytes)")
+        # Duplicate names first: Arrow's own message for them names no column plainly.
+        names = [str(c) for c in pq.read_schema(path).names]
+        dupes = sorted({c for c in names if names.count(c) > 1})
+        if dupes:
+            raise InputError(f"{name} has duplicate column names: {show_list(dupes)}")
         frame = pq.read_table(path).to_pandas()
     except PermissionError:
         raise InputError(f"cannot read {name}: permission denied") from None

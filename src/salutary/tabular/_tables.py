@@ -120,11 +120,17 @@ def _check_same_columns(
     return columns
 
 
-def _check_target_values(table: Table, target: str) -> None:
+def _missing_target(table: Table, target: str) -> np.ndarray:
+    """Rows without a target value: empty or a missing-value word, as in every column."""
     if table.text is not None:
-        missing = table.text[target].str.strip().isin(NA_STRINGS).to_numpy()
-    else:
-        missing = table.frame[target].isna().to_numpy()
+        return table.text[target].str.strip().isin(NA_STRINGS).to_numpy()
+    values = table.frame[target]
+    blank = values.map(lambda v: isinstance(v, str) and v.strip() in NA_STRINGS)
+    return (values.isna() | blank.astype(bool)).to_numpy()
+
+
+def _check_target_values(table: Table, target: str) -> None:
+    missing = _missing_target(table, target)
     i = first(missing)
     if i is not None:
         raise InputError(f"{table.name}: target column {q(target)} has no value at {table.row(i)}")
@@ -348,6 +354,11 @@ def load_tables(
     else:
         y_lab, lab_codes = y_lab[lab_rows], lab_codes[lab_rows]
     X_pool = X_pool[in_pool]
+    if len(X_pool) == 0:
+        raise InputError(
+            f"{pool.name} has no row left to label: {int(known.sum())} already have a value in "
+            f"{q(target)}, {int((~keep[1]).sum())} have missing values"
+        )
     y_val, val_codes = y_val[val_rows], val_codes[val_rows]
     if len(np.unique(lab_codes)) < 2:
         raise InputError(
@@ -420,9 +431,7 @@ def _known_labels(pool: Table, target: str) -> np.ndarray:
     """Rows of the unlabeled file that already have a target value."""
     if target not in pool.frame.columns:
         return np.zeros(len(pool), dtype=bool)
-    if pool.text is not None:
-        return ~pool.text[target].str.strip().isin(NA_STRINGS).to_numpy()
-    return ~pool.frame[target].isna().to_numpy()
+    return ~_missing_target(pool, target)
 
 
 def _check_categorical(
