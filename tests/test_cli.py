@@ -271,6 +271,18 @@ def test_label_strategy_spec_errors(tmp_path, spec, fragments):
     assert_bad_input(invoke(files.args("--strategy", spec)), files.out_dir, *fragments)
 
 
+def test_label_shows_loading_progress_on_a_terminal_only(tmp_path):
+    files = Files(tmp_path)
+    on_terminal = runner.invoke(app, files.args(), env={"COLUMNS": "120", "FORCE_COLOR": "1"})
+    assert_ok(on_terminal)
+    # The bar redraws 10 times a second: a quick load shows its first and last stages.
+    assert " reading " in on_terminal.stderr
+    files.output.unlink()
+    piped = invoke(files.args())
+    assert_ok(piped)
+    assert "reading" not in piped.stderr and "parsing columns" not in piped.stderr
+
+
 def test_label_categorical_option_takes_several_columns(tmp_path):
     files = Files(tmp_path)
     assert_ok(invoke(files.args("--categorical", "color", "x4")))

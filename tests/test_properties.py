@@ -4,6 +4,12 @@
   integers, booleans, dates), written as CSV or Parquet, through ``salutary label``:
   the command ends with status 0 and a complete output, or status 2 with one
   ``error:`` line and nothing written. Never a traceback, never another status.
+* Random CSV texts (quotes, commas and line breaks in cells, CR/LF/CRLF line ends, blank
+  lines, a byte-order mark, ragged rows): every cell reads as Python's csv module reads
+  it, each row is placed on the line it starts on, or the file is refused.
+* Random cells (numbers in many spellings, missing-value words with blanks around them,
+  huge and tiny numbers, text, dates) in a CSV or Parquet column: the column parses
+  exactly as each cell parses alone (``pandas.to_numeric`` of the stripped text).
 * Random well-posed problems (size, features, classes, penalty, intercept, weights):
   the closed-form influence equals the dense oracle (the explicit per-sample Hessian,
   pseudo-inverted).
@@ -14,6 +20,8 @@ amount of work every time; ``derandomize`` makes the examples themselves reprodu
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import string
 from pathlib import Path
@@ -25,8 +33,11 @@ from hypothesis import strategies as st
 from test_cli import invoke
 
 from salutary import InfluenceFactors, LogisticModel
+from salutary.exceptions import InputError
+from salutary.tabular._columns import column as parse_column
+from salutary.tabular._read import NA_STRINGS, NAN_WORDS, read_table
 
-EXAMPLES = {"files": 100, "influence": 100}
+EXAMPLES = {"files": 100, "csv_text": 100, "cells": 100, "influence": 100}
 
 # Odd column names: blanks, unicode, punctuation, digits first.
 NAMES = st.text(
@@ -43,7 +54,7 @@ KINDS = ["float", "int", "bool", "few"]
 
 
 @st.composite
-def column(draw, n: int, clean: bool, kind: str):
+def random_column(draw, n: int, clean: bool, kind: str):
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
     if kind == "float":
         values = rng.normal(size=n) * draw(st.sampled_from([1.0, 1e6, 1e-6]))
@@ -78,7 +89,9 @@ def files(draw):
     frames = {}
     for role, n in sizes.items():
         frame = pd.DataFrame({
-            name: draw(column(n, clean, kind_of[name] if clean else draw(st.sampled_from(kinds))))
+            name: draw(random_column(
+                n, clean, kind_of[name] if clean else draw(st.sampled_from(kinds))
+            ))
             for name in names
         })  # fmt: skip
         if role != "unlabeled" or draw(st.booleans()):
@@ -128,6 +141,125 @@ def test_any_files_end_in_a_result_or_one_error_line(tmp_path_factory, case):
         assert len(written) == 1 and os.listdir(out_dir) == [output.name]
     if clean:  # clean files always work
         assert result.exit_code == 0, (text, frames)
+
+
+FIELD = st.text(alphabet=st.sampled_from('ab1 ,"\n\r\t;é'), min_size=0, max_size=6)
+
+
+@st.composite
+def csv_texts(draw):
+    """A CSV text: a header, rows of quoted or bare fields (some ragged), odd line ends."""
+    width = draw(st.integers(1, 4))
+    header = [f"c{j}" for j in range(width)]
+    ragged = draw(st.booleans())
+    rows = []
+    for _ in range(draw(st.integers(0, 8))):
+        n = draw(st.integers(1, width + 1)) if ragged else width
+        rows.append(draw(st.lists(FIELD, min_size=n, max_size=n)))
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator=draw(st.sampled_from(["\n", "\r\n", "\r"]))).writerows(
+        [header, *rows]
+    )
+    text = buffer.getvalue()
+    if draw(st.booleans()):  # blank lines between records
+        text = text.replace("\nc0", "\n\nc0").replace("\n", "\n\n", 1)
+    if draw(st.booleans()) and text.count('"') and not ragged:  # a cell with a stray quote
+        text = text.replace('"', "", 1)
+    return ("\ufeff" if draw(st.booleans()) else "") + text
+
+
+@settings(max_examples=EXAMPLES["csv_text"], deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(text=csv_texts())
+def test_csv_cells_and_lines_are_those_of_the_csv_module(tmp_path, text):
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.encode("utf-8"))
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), strict=False)
+    records, starts, start = [], [], 1
+    for record in reader:
+        if record:
+            records.append(record)
+            starts.append(start)
+        start = reader.line_num + 1
+    header, rows = records[0], records[1:]
+    well_formed = rows and all(len(r) == len(header) for r in rows)
+    if not well_formed:
+        try:
+            read_table(path, "labeled")
+        except InputError as exc:
+            assert "\n" not in str(exc) and str(path) in str(exc)
+        else:
+            raise AssertionError("a ragged or empty file was read")
+        return
+    table = read_table(path, "labeled")
+    assert table.text is not None
+    assert [[table.text[c].iat[i] for c in header] for i in range(len(rows))] == rows
+    assert [table.row(i) for i in range(len(rows))] == [
+        f"row {i + 1} (line {starts[i + 1]})" for i in range(len(rows))
+    ]
+
+
+NUMBER_SPELLINGS = st.one_of(
+    st.floats(allow_nan=False, width=64).map(repr),
+    st.floats(allow_nan=False, width=64).map(lambda v: f"{v:.6e}"),
+    st.integers(-(2**70), 2**70).map(str),
+    st.integers(0, 999).map(lambda v: f"{v:05d}"),
+    st.sampled_from(["1e500", "-1e-400", ".5", "5.", "+3", "1_000", "0x1f", "1,5", "1e5",
+                     "inf", "-inf", "Infinity", "INF", "True", "false", "2020-01-02",
+                     "2020-01-02 10:00:00", "1/2/2020"]),
+)  # fmt: skip
+MISSING_SPELLINGS = st.sampled_from(sorted(NA_STRINGS | NAN_WORDS | {"NONE", "nAn", "Null"}))
+CELL = st.one_of(
+    NUMBER_SPELLINGS,
+    MISSING_SPELLINGS,
+    st.text(alphabet=st.sampled_from("ab e-."), min_size=1, max_size=4),
+).flatmap(lambda v: st.sampled_from([v, f" {v}", f"{v} ", f"  {v}  "]))
+
+
+def cell_oracle(cell: str | None, csv_file: bool) -> tuple[bool, float]:
+    """Whether one cell is missing, and its number (NaN: none), parsed alone."""
+    if cell is None:
+        return True, np.nan
+    stripped = cell.strip()
+    if stripped.lower() in NAN_WORDS or (csv_file and stripped in NA_STRINGS):
+        return True, np.nan
+    value = pd.to_numeric(pd.Series([stripped], dtype=object), errors="coerce").iloc[0]
+    return False, float(value)
+
+
+@settings(max_examples=EXAMPLES["cells"], deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(
+    cells=st.one_of(
+        st.lists(CELL, min_size=1, max_size=30),
+        st.lists(NUMBER_SPELLINGS, min_size=1, max_size=30),  # columns pandas reads as numbers
+        st.lists(st.one_of(NUMBER_SPELLINGS, MISSING_SPELLINGS), min_size=1, max_size=30),
+    ),
+    ext=st.sampled_from([".csv", ".parquet"]),
+)
+def test_a_column_parses_as_each_cell_alone(tmp_path, cells, ext):
+    path = tmp_path / f"t{ext}"
+    frame = pd.DataFrame({"x": pd.Series(cells, dtype=object), "y": range(len(cells))})
+    if ext == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    got = parse_column(read_table(path, "labeled"), "x")
+    expected = [cell_oracle(c, ext == ".csv") for c in cells]
+    missing = np.array([m for m, _ in expected])
+    numbers = np.array([v for _, v in expected])
+    np.testing.assert_array_equal(got.missing, missing)
+    # Bit for bit: the same float, not a neighbour.
+    np.testing.assert_array_equal(got.numbers.view(np.int64)[~np.isnan(numbers)],
+                                  numbers.view(np.int64)[~np.isnan(numbers)])  # fmt: skip
+    assert np.isnan(got.numbers[np.isnan(numbers)]).all()
+    assert got.numeric_dtype == bool(np.all(missing | ~np.isnan(numbers)))
+    text = got.cells()
+    assert text is not None
+    assert [t for t, m in zip(text, missing, strict=True) if not m] == [
+        c for c, m in zip(cells, missing, strict=True) if not m
+    ]
+    assert all(t is None for t, m in zip(text, missing, strict=True) if m)
 
 
 def dense_oracle(model, X, X_val, y_val, X_pool, w):

@@ -481,3 +481,20 @@ def test_duplicate_parquet_column_names_are_named(tmp_path):
     with pytest.raises(InputError, match=r"^labeled file '.*dup\.parquet' has duplicate column "
                        r"names: 'x'$"):  # fmt: skip
         read_table(tmp_path / "dup.parquet", "labeled")
+
+
+def test_load_tables_reports_progress_over_files_and_columns(tmp_path, frames):
+    lab, pool, val = frames
+    calls = []
+    load_tables(
+        *write_all(tmp_path, lab, pool, val), target="species",
+        progress=lambda what, done, total: calls.append((what, done, total)),
+    )  # fmt: skip
+    reading = [c for c in calls if c[0].startswith("reading the")]
+    assert [c[1:] for c in reading] == [(0, 3), (1, 3), (2, 3)]
+    assert "labeled file (" in reading[0][0] and " MB)" in reading[0][0]
+    n_features = lab.shape[1] - 1
+    parsing = [c for c in calls if c[0] == "parsing columns"]
+    assert [c[1] for c in parsing] == list(range(n_features))
+    assert {c[2] for c in parsing} == {n_features}
+    assert calls[-1] == ("encoding features", 1, 1)

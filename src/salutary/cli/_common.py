@@ -8,7 +8,8 @@ import platform
 import sys
 import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,6 +45,7 @@ __all__ = [
     "plural",
     "positive",
     "progress_bar",
+    "stage_progress",
     "stdout",
     "versions",
 ]
@@ -136,8 +138,8 @@ def stdout() -> Console:
     return Console()
 
 
-def progress_bar() -> Progress:
-    """A progress bar on stderr."""
+def progress_bar(transient: bool = False) -> Progress:
+    """A progress bar on stderr (``transient``: erased when done)."""
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -146,7 +148,24 @@ def progress_bar() -> Progress:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=Console(stderr=True),
+        transient=transient,
     )
+
+
+@contextmanager
+def stage_progress(first: str, total: int) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A ``progress(what, done, total)`` callback drawing a bar on stderr, erased when
+    done; None when stderr is not a terminal (logs and error output stay clean)."""
+    if not Console(stderr=True).is_terminal:
+        yield None
+        return
+    with progress_bar(transient=True) as bar:
+        task = bar.add_task(first, total=total)
+
+        def update(what: str, done: int, total: int) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+
+        yield update
 
 
 def split_names(values: Sequence[str] | None, default: Sequence[str]) -> list[str]:

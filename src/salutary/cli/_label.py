@@ -17,6 +17,7 @@ from salutary.cli._common import (
     Rounds,
     fail,
     progress_bar,
+    stage_progress,
     stdout,
 )
 from salutary.distributed import DaskPool, get_client, scatter_pool
@@ -244,10 +245,11 @@ def label(
         _check_engine_options(engine, scheduler, workers)
         strategy = _label_strategy(strategy or DEFAULT_STRATEGY)
         check_output(output)
-        tables = load_tables(
-            labeled, unlabeled, validation, target, categorical or (), id_column=id_column,
-            ignore=ignore or (), missing=missing.value,
-        )  # fmt: skip
+        with stage_progress("reading", 3) as on_load:
+            tables = load_tables(
+                labeled, unlabeled, validation, target, categorical or (), id_column=id_column,
+                ignore=ignore or (), missing=missing.value, progress=on_load,
+            )  # fmt: skip
         check_budget(budget, rounds, len(tables.pool_rows), name=_pool_name(tables))
         _check_not_an_input(output, tables)
         for col in (ROW_COLUMN, ROUND_COLUMN, SCORE_COLUMN):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import cast
 
 import numpy as np
@@ -47,6 +48,13 @@ class Column:
     text: np.ndarray | None  # object array of strings (None where missing)
     kind: str = "text"
     example: str = ""  # a value of a datetime or nested column, for the message
+    load_text: Callable[[], np.ndarray] | None = field(default=None, repr=False)
+
+    def cells(self) -> np.ndarray | None:
+        """``text``, read from the file the first time it is needed (CSV numbers)."""
+        if self.text is None and self.load_text is not None:
+            self.text = self.load_text()
+        return self.text
 
 
 def _nested(series: pd.Series) -> object | None:
@@ -57,9 +65,27 @@ def _nested(series: pd.Series) -> object | None:
     return None
 
 
+def _as_written(table: Table, col: str, missing: np.ndarray) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        assert table.text is not None
+        text = table.text[col].to_numpy(dtype=object).copy()
+        text[missing] = None
+        return text
+
+    return load
+
+
 def column(table: Table, col: str) -> Column:
     """Parse one feature column of one file (numbers, text, dates, nested values)."""
     series = table.frame[col]
+    if table.text is not None and (
+        pd.api.types.is_integer_dtype(series) or pd.api.types.is_float_dtype(series)
+    ):
+        # pandas read every cell as a number or one of its missing-value words: the same
+        # numbers and missing values as parsing the text, without a Python string per cell.
+        numbers = series.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+        missing = np.isnan(numbers)
+        return Column(missing, numbers, True, None, "number", "", _as_written(table, col, missing))
     if table.text is None and pd.api.types.is_numeric_dtype(series):
         numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
         missing = np.asarray(series.isna()) | np.isnan(numbers)
@@ -79,24 +105,32 @@ def column(table: Table, col: str) -> Column:
             kind = type(value).__name__
             return Column(missing, np.full(len(series), np.nan), False, None, "nested", kind)
     if table.text is not None:
-        raw = table.text[col]
-        missing = raw.str.strip().isin(NA_STRINGS).to_numpy()
-        text = raw.to_numpy(dtype=object).copy()
+        text = table.text[col].to_numpy(dtype=object).copy()
     else:
-        missing = series.isna().to_numpy()
         text = np.array(
-            [None if m else str(v) for v, m in zip(series, missing, strict=True)], dtype=object
+            [None if m else str(v) for v, m in zip(series, series.isna(), strict=True)],
+            dtype=object,
         )
-    stripped = pd.Series(text, dtype=object).str.strip()
-    missing = missing | stripped.str.lower().isin(NAN_WORDS).to_numpy()
-    text[missing] = None
-    numbers = pd.to_numeric(stripped.where(~missing), errors="coerce").to_numpy(
+    # Each distinct text is parsed once: a column of a million rows often has a few
+    # hundred distinct values.
+    codes, uniques = pd.factorize(text)
+    distinct = pd.Series(uniques, dtype=object).str.strip()
+    u_missing = distinct.str.lower().isin(NAN_WORDS).to_numpy(copy=True)
+    if table.text is not None:
+        u_missing |= distinct.isin(NA_STRINGS).to_numpy()
+    u_numbers = pd.to_numeric(distinct.where(~u_missing), errors="coerce").to_numpy(
         dtype=np.float64, copy=True
     )
-    numbers[missing] = np.nan
+    u_numbers[u_missing] = np.nan
+    missing = codes < 0
+    missing[~missing] = u_missing[codes[~missing]]
+    numbers = np.full(len(text), np.nan)
+    numbers[~missing] = u_numbers[codes[~missing]]
+    text[missing] = None
     parsed = ~missing & ~np.isnan(numbers)
-    present = stripped[~missing & ~parsed]
-    if len(present) and present.head(200).str.match(_ISO_DATE).mean() >= 0.9:
+    head = np.flatnonzero(~missing & ~parsed)[:200]
+    present = distinct.iloc[codes[head]]
+    if len(present) and present.str.match(_ISO_DATE).mean() >= 0.9:
         kind, shown = "datetime", str(present.iloc[0])
     else:
         kind, shown = "text", ""
@@ -142,7 +176,8 @@ def numeric_problem(
             )
     i = first(np.isinf(c.numbers) & rows)
     if i is not None:
-        shown = qv(c.text[i]) if c.text is not None else qv(c.numbers[i])
+        cells = c.cells()
+        shown = qv(cells[i]) if cells is not None else qv(c.numbers[i])
         problems.append(
             (i, f"{table.name}: column {q(col)} has an infinite value {shown} at {table.row(i)}")
         )
@@ -169,6 +204,7 @@ def categorical_problem(
 
 def categories(table: Table, col: str, c: Column) -> np.ndarray:
     """Category values as strings (the text as written for CSV)."""
-    if c.text is not None:
-        return c.text.astype(str)
+    cells = c.cells()
+    if cells is not None:
+        return cells.astype(str)
     return table.frame[col].astype(str).to_numpy(dtype=object).astype(str)

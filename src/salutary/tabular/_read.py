@@ -5,18 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from salutary.exceptions import InputError
 
 __all__ = [
+    "CsvText",
     "NAN_WORDS",
     "NA_STRINGS",
     "SUPPORTED_EXTENSIONS",
@@ -96,6 +98,26 @@ def file_format(path: str | os.PathLike[str], role: str = "") -> str:
         raise InputError(f"{what} {q(path)} has {ext}; use .csv, .parquet or .pq") from None
 
 
+class CsvText:
+    """The cells of a CSV file as the exact text written, one column at a time.
+
+    Held as Arrow strings (a few bytes per cell); ``text[col]`` makes a pandas Series of
+    Python strings (object dtype) for that column only, so numeric columns never cost a
+    Python object per cell.
+    """
+
+    def __init__(self, cells: pa.Table) -> None:
+        self._cells = cells
+        self.columns = pd.Index(cells.column_names, dtype=object)
+
+    def __getitem__(self, col: str) -> pd.Series:
+        values = self._cells.column(col).to_numpy(zero_copy_only=False)
+        return pd.Series(values, dtype=object, name=col)
+
+    def __len__(self) -> int:
+        return self._cells.num_rows
+
+
 @dataclass
 class Table:
     """One file as read.
@@ -110,28 +132,39 @@ class Table:
         ``"csv"`` or ``"parquet"``.
     frame : pandas.DataFrame
         The data with pandas' usual types (integers stay integers), index ``0..n-1``.
-    text : pandas.DataFrame or None
-        CSV only: every cell as the exact text in the file (object dtype).
+    text : CsvText or None
+        CSV only: every cell as the exact text in the file.
     lines : ndarray or None
-        CSV only: the line of the file each data row starts on.
+        CSV only: the line of the file each data row starts on (found when first asked
+        for: only messages need it).
     """
 
     path: str
     role: str
     kind: str
     frame: pd.DataFrame
-    text: pd.DataFrame | None = None
-    lines: np.ndarray | None = field(default=None, repr=False)
+    text: CsvText | None = None
+    _lines: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
         """``labeled file 'path'``, the way messages refer to the file."""
         return f"{self.role} file {q(self.path)}" if self.role else f"file {q(self.path)}"
 
+    @property
+    def lines(self) -> np.ndarray | None:
+        if self.kind != "csv":
+            return None
+        if self._lines is None:
+            text = Path(self.path).read_bytes().decode("utf-8-sig")
+            self._lines = np.asarray([start for start, _ in _records(text)][1:], dtype=np.int64)
+        return self._lines
+
     def row(self, i: int) -> str:
         """``row 7 (line 8)`` for the 0-based data row ``i``."""
-        if self.lines is not None:
-            return f"row {i + 1} (line {int(self.lines[i])})"
+        lines = self.lines
+        if lines is not None and i < len(lines):
+            return f"row {i + 1} (line {int(lines[i])})"
         return f"row {i + 1}"
 
     def __len__(self) -> int:
@@ -148,7 +181,63 @@ def _read_bytes(path: Path, name: str) -> bytes:
         raise InputError(f"cannot read {name}: {one_line(exc.strerror or exc)}") from None
 
 
-def _read_csv(path: Path, name: str) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+class _CsvSyntaxError(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _records(text: str) -> Iterator[tuple[int, list[str]]]:
+    """The non-blank records of a CSV text and the line each starts on."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
+    start = 1
+    try:
+        for record in reader:
+            if record:  # blank lines are skipped, as pandas does
+                yield start, record
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise _CsvSyntaxError(reader.line_num, one_line(exc)) from None
+
+
+def _header(path: Path) -> list[str] | None:
+    """The first record of a CSV file, or None if it cannot be read as one."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            for record in csv.reader(fh, strict=False):
+                if record:
+                    return record
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return None
+
+
+def _arrow_text(path: Path) -> pa.Table | None:
+    """Every cell of a well-formed CSV file as Arrow strings, read by Arrow's parallel
+    reader; None for any file it cannot read as such (empty, ragged, not UTF-8, ...), which
+    the careful reader then reads to say exactly what is wrong."""
+    header = _header(path)
+    if not header or len(set(header)) != len(header):
+        return None
+    try:
+        cells = pacsv.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowException, OSError):
+        return None
+    if cells.column_names != header or cells.num_rows == 0:
+        return None
+    return cells
+
+
+def _parse_csv(path: Path, name: str) -> tuple[pa.Table, np.ndarray]:
+    """The careful reader: the cells and line numbers, or the message saying what is wrong."""
     data = _read_bytes(path, name)
     if not data:
         raise InputError(f"{name} is empty (0 bytes)")
@@ -157,29 +246,24 @@ def _read_csv(path: Path, name: str) -> tuple[pd.DataFrame, pd.DataFrame, np.nda
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise InputError(f"cannot read {name}: not UTF-8 text (line {line})") from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
+    del data
     header: list[str] | None = None
     rows: list[list[str]] = []
     lines: list[int] = []
-    start = 1
     try:
-        for record in reader:
-            if record:  # blank lines are skipped, as pandas does
-                if header is None:
-                    header = record
-                else:
-                    if len(record) != len(header):
-                        raise InputError(
-                            f"{name}: row {len(rows) + 1} (line {start}) has "
-                            f"{len(record)} fields but the header has {len(header)}"
-                        )
-                    rows.append(record)
-                    lines.append(start)
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise InputError(
-            f"cannot parse {name} as CSV at line {reader.line_num}: {one_line(exc)}"
-        ) from None
+        for start, record in _records(text):
+            if header is None:
+                header = record
+            else:
+                if len(record) != len(header):
+                    raise InputError(
+                        f"{name}: row {len(rows) + 1} (line {start}) has "
+                        f"{len(record)} fields but the header has {len(header)}"
+                    )
+                rows.append(record)
+                lines.append(start)
+    except _CsvSyntaxError as exc:
+        raise InputError(f"cannot parse {name} as CSV at line {exc.line}: {exc}") from None
     if header is None:
         raise InputError(f"{name} is empty (no header line)")
     dupes = sorted({c for c in header if header.count(c) > 1})
@@ -187,16 +271,32 @@ def _read_csv(path: Path, name: str) -> tuple[pd.DataFrame, pd.DataFrame, np.nda
         raise InputError(f"{name} has duplicate column names: {show_list(dupes)}")
     if not rows:
         raise InputError(f"{name} has a header but no data rows")
-    raw = pd.DataFrame(rows, columns=header, dtype=object)
+    columns = {c: pa.array([r[j] for r in rows], pa.string()) for j, c in enumerate(header)}
+    return pa.table(columns), np.asarray(lines, dtype=np.int64)
+
+
+def _read_csv(path: Path, name: str, role: str) -> Table:
+    cells = _arrow_text(path)
+    lines = None
+    if cells is None:
+        cells, lines = _parse_csv(path, name)
+    header = cells.column_names
+    text = CsvText(cells)
     try:
         typed = pd.read_csv(
-            io.StringIO(text), header=0, names=header, index_col=False, skip_blank_lines=True
+            path,
+            encoding="utf-8-sig",
+            header=0,
+            names=header,
+            index_col=False,
+            skip_blank_lines=True,
         )
-    except (ValueError, pd.errors.ParserError):
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
         typed = None
-    if typed is None or len(typed) != len(raw):  # pragma: no cover - odd files only
+    if typed is None or len(typed) != len(text):  # pragma: no cover - odd files only
+        raw = pd.DataFrame({c: text[c] for c in header})
         typed = raw.mask(raw.apply(lambda c: c.str.strip().isin(NA_STRINGS)))
-    return typed, raw, np.asarray(lines, dtype=np.int64)
+    return Table(str(path), role, "csv", typed, text, lines)
 
 
 def _read_parquet(path: Path, name: str) -> pd.DataFrame:
@@ -255,6 +355,5 @@ def read_table(path: str | os.PathLike[str], role: str = "") -> Table:
         raise InputError(f"{name} is a directory, not a file")
     kind = file_format(path, role)
     if kind == "csv":
-        typed, raw, lines = _read_csv(p, name)
-        return Table(str(path), role, kind, typed, raw, lines)
+        return _read_csv(p, name, role)
     return Table(str(path), role, kind, _read_parquet(p, name))

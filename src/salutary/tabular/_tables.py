@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -208,6 +208,7 @@ def load_tables(
     id_column: str | None = None,
     ignore: Sequence[str] = (),
     missing: str = "error",
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Tables:
     """Read, check and encode the three files of a salutary labeling run.
 
@@ -234,6 +235,9 @@ def load_tables(
         What a missing feature value does: an error naming it; its row is left out
         (of every file: a pool row is then never labeled); or it is filled in (numeric
         columns: the labeled file's median; text columns: a category of its own).
+    progress : callable, optional
+        Called as ``progress(what, done, total)`` while the files are read, their columns
+        parsed and the features encoded (a progress bar's update).
 
     Returns
     -------
@@ -247,10 +251,14 @@ def load_tables(
     """
     if missing not in ("error", "drop", "impute"):
         raise InputError(f"--missing must be error, drop or impute, not {q(missing)}")
-    lab = read_table(labeled, "labeled")
-    pool = read_table(unlabeled, "unlabeled")
-    val = read_table(validation, "validation")
-    tables = (lab, pool, val)
+    report = progress or (lambda what, done, total: None)
+    paths = {"labeled": labeled, "unlabeled": unlabeled, "validation": validation}
+    read = []
+    for k, (role, path) in enumerate(paths.items()):
+        report(f"reading the {role} file{_size(path)}", k, 3)
+        read.append(read_table(path, role))
+    lab, pool, val = tables = tuple(read)
+    report("reading files", 3, 3)
     _check_target_present(lab, target)
     _check_target_present(val, target)
     not_features = _check_roles(tables, target, id_column, ignore)
@@ -268,7 +276,11 @@ def load_tables(
     _check_target_values(val, target)
     known = _known_labels(pool, target)
 
-    prepared = {col: [column(t, col) for t in tables] for col in columns}
+    prepared = {}
+    for i, col in enumerate(columns):
+        report("parsing columns", i, len(columns))
+        prepared[col] = [column(t, col) for t in tables]
+    report("encoding features", 0, 1)
     numeric = {}
     for col, parts in prepared.items():
         if col in forced:
@@ -314,8 +326,9 @@ def load_tables(
                     c.numbers[c.missing] = fill
             else:
                 for c in parts:
-                    assert c.text is not None  # text columns keep their text
-                    c.text[c.missing] = "(missing)"
+                    cells = c.cells()
+                    assert cells is not None  # text columns keep their text
+                    cells[c.missing] = "(missing)"
 
     known &= keep[1]
     lab_rows = np.flatnonzero(keep[0])
@@ -366,6 +379,7 @@ def load_tables(
             "need at least two"
         )
     scaler = StandardScaler().fit(X_lab)
+    report("encoding features", 1, 1)
     X_lab, X_pool, X_val = (scaler.transform(a) for a in (X_lab, X_pool, X_val))
     return Tables(
         X_labeled=X_lab,
@@ -389,6 +403,14 @@ def load_tables(
         unlabeled_file=pool,
         validation_file=val,
     )
+
+
+def _size(path: str | os.PathLike[str]) -> str:
+    """`` (342 MB)``: the size of a file, for progress."""
+    try:
+        return f" ({os.path.getsize(path) / 1e6:,.0f} MB)"
+    except OSError:  # read_table names the problem
+        return ""
 
 
 def _check_roles(
