@@ -23,7 +23,7 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +47,8 @@ class Experiment:
     config: FinetuneConfig
     max_texts: int | None = None
     note: str = ""
-    # The paper's first-order arm and the package's default strategy, side by side.
-    arms: tuple[str, ...] = field(default=(*ARMS, "salutary-newton"))
+    # The default arms: the paper's first-order method and the package's default side by side.
+    arms: tuple[str, ...] = ARMS
 
 
 # Sizes: a few hundred labeled texts at most (the use case), short sequences, few epochs,
@@ -221,9 +221,11 @@ def write_report(runs: pd.DataFrame, plan: tuple[Experiment, ...], command: str)
         ]
         for row in part.itertuples(index=False):
             agree = "-" if not np.isfinite(row.label_agreement) else f"{row.label_agreement:.0%}"
+            # one seed has no spread: no "± 0.000"
+            spread = f" ± {row.accuracy_std:.3f}" if row.seeds > 1 else ""
             out.append(
                 f"| {row.arm} | {int(row.n_added)} "
-                f"| {row.accuracy_mean:.3f} ± {row.accuracy_std:.3f} "
+                f"| {row.accuracy_mean:.3f}{spread} "
                 f"| {row.seeds} | {row.surrogate_accuracy:.3f} | {agree} "
                 f"| {row.selection_seconds:.2f} | {row.finetune_seconds:.0f} "
                 f"| {row.eval_seconds:.0f} | {row.peak_rss_mb:.0f} |"

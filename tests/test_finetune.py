@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -10,14 +11,17 @@ import pytest
 from typer.testing import CliRunner
 
 from salutary.cli import app
+from salutary.cli._finetune import _print_finetune_table
 from salutary.finetune import (
     ARMS,
     TextClassifier,
     add_lora,
+    finetune_markdown,
     select_texts,
     smollm2_gguf,
     split_texts,
 )
+from salutary.strategies import DEFAULT_STRATEGY, STRATEGIES
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -315,12 +319,26 @@ def test_cli_user_file_with_unlabeled_texts(tmp_path, monkeypatch):
     )  # fmt: skip
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
     runs = pd.read_csv(out / "runs.csv")
-    # unlabeled texts: the default arms are the ones without an oracle
-    assert runs["arm"].tolist() == ["initial", "self-training", "salutary"]
-    assert runs["n_added"].tolist() == [0, 6, 6]
+    # unlabeled texts: the default arms are the ones without an oracle, the package's
+    # default strategy among them
+    assert runs["arm"].tolist() == ["initial", "self-training", "salutary", "salutary-newton"]
+    assert DEFAULT_STRATEGY in runs["arm"].tolist()
+    assert runs["n_added"].tolist() == [0, 6, 6, 6]
+    # stderr is not a terminal here: a line per stage and per run, in order
+    err = result.stderr.splitlines()
+    assert err[0] == "embedding 60 texts with minilm (read from the cache if embedded before)"
+    assert err[1].startswith("embeddings ready in ")
+    for k, arm in enumerate(runs["arm"]):
+        start, done = err[2 + 2 * k], err[3 + 2 * k]
+        assert start == f"[{k + 1}/4] {arm}, seed 0: selecting, fine-tuning, testing"
+        acc = runs["accuracy"][k]
+        assert done.startswith(f"[{k + 1}/4] {arm}, seed 0: test accuracy {acc:.3f} (selection")
+    assert len(err) == 10
+    # one seed: no spread column, no "± 0.000"
+    assert "±" not in result.stdout
     assert runs["n_test"].eq(10).all() and runs["accuracy"].between(0, 1).all()
     picks = pd.read_csv(out / "picks.csv", keep_default_na=False)
-    assert len(picks) == 12
+    assert len(picks) == 18  # 6 texts by each of the three arms that add
     truth = frame["topic"].replace({"-1": ""}).to_numpy()
     # every pick's true label is the file's (empty for unlabeled rows); labels are classes
     assert (picks["true_label"].to_numpy() == truth[picks["text_index"]]).all()
@@ -341,3 +359,123 @@ def test_isolated_run_reports_errors_of_the_child():
     }  # fmt: skip
     with pytest.raises(RuntimeError, match="unknown model 'no-such-model'"):
         _run_isolated(payload, None)
+
+
+def fake_runs(arms, seeds: int) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        [
+            {
+                "dataset": "spam_assassin", "model": "smollm2", "arm": arm, "seed": seed,
+                "n_initial": 100, "n_added": 0 if arm == "initial" else 100, "n_test": 500,
+                "accuracy": rng.uniform(0.6, 0.99), "surrogate_accuracy": 0.9,
+                "label_agreement": np.nan if arm == "initial" else 0.875,
+                "selection_seconds": 12.34, "finetune_seconds": 1234.5, "eval_seconds": 99.0,
+                "peak_rss_mb": 12345.6,
+            }
+            for seed in range(seeds)
+            for arm in arms
+        ]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_summary_table_fits_80_columns_and_shows_a_spread_only_over_seeds(seeds, capsys):
+    """Piped output is 80 columns wide: every cell must show whole (rich cuts with '…')."""
+    longest = max(STRATEGIES, key=len)  # --arms takes strategy names
+    runs = fake_runs([*ARMS, longest], seeds)
+    _print_finetune_table(runs, "spam_assassin", "smollm2", seeds)
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "…" not in out
+    for cell in (longest, "self-training", "88%", "12.3", "1234", "12346"):
+        assert cell in out
+    means = runs.groupby("arm", sort=False)["accuracy"]
+    for arm, mean in means.mean().items():
+        row = next(line for line in out.splitlines() if line.strip().startswith(f"{arm} "))
+        assert f"{mean:.3f}" in row
+        if seeds > 1:
+            assert f"{means.std()[arm]:.3f}" in row
+    assert ("±" in out) == (seeds > 1)
+    md = finetune_markdown(runs)
+    assert ("±" in md) == (seeds > 1)
+
+
+def test_cli_leaves_no_output_folder_when_the_run_fails(tmp_path, monkeypatch):
+    """The folder is made when there is something to write: a failed or interrupted run
+    leaves nothing behind, not even the parents it would have made."""
+    import salutary.cli._finetune as cli_finetune
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_finetune, "run_finetune", interrupted)
+    out = tmp_path / "a" / "b"
+    result = runner.invoke(app, ["finetune", "--max-texts", "1300", "--output", str(out)])
+    assert isinstance(result.exception, KeyboardInterrupt) or result.exit_code == 130
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_checks_the_output_folder_before_the_work(tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = runner.invoke(app, ["finetune", "--output", str(tmp_path / "file" / "out")])
+    assert_bad_input(result, "cannot create output folder", "is not a folder")
+    result = runner.invoke(app, ["finetune", "--output", str(tmp_path / "file")])
+    assert_bad_input(result, "exists and is not a folder")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as root: permissions are not enforced")
+        result = runner.invoke(app, ["finetune", "--output", str(locked / "out")])
+        assert_bad_input(result, "permission denied")
+    finally:
+        locked.chmod(0o700)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ([], {"max_texts": 1000, "n_validation": 200, "n_test": 300, "epochs": 1,
+              "arms": ("initial", "margin", "salutary-newton")}),
+        # options given explicitly win over the preset, even when equal to their default
+        (["--validation", "500", "--epochs", "2", "-a", "salutary"],
+         {"max_texts": 1000, "n_validation": 500, "n_test": 300, "epochs": 2,
+          "arms": ("salutary",)}),
+    ],
+)  # fmt: skip
+def test_cli_quick_is_a_preset_that_explicit_options_override(tmp_path, monkeypatch, extra,
+                                                               expected):  # fmt: skip
+    import salutary.cli._finetune as cli_finetune
+
+    seen = {}
+
+    def capture(corpus, *, model, arms, seeds, config, max_texts, **kwargs):
+        seen.update(arms=tuple(arms), max_texts=max_texts, n_validation=config.n_validation,
+                    n_test=config.n_test, epochs=config.epochs)  # fmt: skip
+        raise KeyboardInterrupt  # stop before anything is loaded
+
+    monkeypatch.setattr(cli_finetune, "run_finetune", capture)
+    runner.invoke(app, ["finetune", "--quick", *extra, "--output", str(tmp_path / "out")])
+    assert seen == expected
+    without = runner.invoke(app, ["finetune", *extra, "--output", str(tmp_path / "out")])
+    assert without.exception is not None  # the same capture: the plain defaults
+    assert seen["max_texts"] is None and seen["n_test"] == seen["n_validation"] == 500
+
+
+def test_cli_quick_on_texts_with_unlabeled_ones_leaves_out_the_oracle_arm(tmp_path, monkeypatch):
+    import salutary.cli._finetune as cli_finetune
+
+    seen = {}
+
+    def capture(corpus, *, arms, **kwargs):
+        seen["arms"] = tuple(arms)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_finetune, "run_finetune", capture)
+    write_texts(tmp_path / "texts.csv", n_labeled=1200, n_unlabeled=200)
+    result = runner.invoke(
+        app, ["finetune", "--quick", "--input", str(tmp_path / "texts.csv"), "--text-column",
+              "body", "--label-column", "topic", "--output", str(tmp_path / "out")],
+    )  # fmt: skip
+    assert seen == {"arms": ("initial", "salutary-newton")}, result.output

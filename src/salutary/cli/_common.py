@@ -31,6 +31,7 @@ from typer.core import TyperCommand
 
 from salutary import __version__
 from salutary.exceptions import InputError
+from salutary.tabular import probe_directory
 
 __all__ = [
     "L2",
@@ -38,6 +39,7 @@ __all__ = [
     "MultiValueCommand",
     "Rounds",
     "crash_log",
+    "create_folder",
     "expand_multiple",
     "fail",
     "split_names",
@@ -188,14 +190,26 @@ def versions() -> dict[str, str]:
 
 
 def output_folder(output: str | None, default: Path) -> Path:
-    """The output folder, created; :class:`InputError` if it cannot be."""
+    """The output folder, checked but not created: :class:`InputError` unless it is (or
+    can be made) a folder that files can be written in.
+
+    Nothing is created before the work, so a run that fails or is interrupted leaves no
+    empty folder behind; :func:`create_folder` makes it when the results are written.
+    """
     folder = Path(output) if output else default
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise InputError(f"output folder {str(folder)!r} exists and is not a folder") from None
-    except OSError as exc:
-        raise InputError(
-            f"cannot create output folder {str(folder)!r}: {exc.strerror or exc}"
-        ) from None
+    what = f"output folder {str(folder)!r}"
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{what} exists and is not a folder")
+    existing = folder
+    while not existing.exists():  # the nearest ancestor there is: where mkdir would start
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"cannot create {what}: {str(existing)!r} is not a folder")
+    probe_directory(existing, what)
+    return folder
+
+
+def create_folder(folder: Path) -> Path:
+    """Make ``folder`` (and its parents) when there is something to write in it."""
+    folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from enum import Enum
@@ -12,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from salutary._io import atomic_write
@@ -19,8 +21,10 @@ from salutary.cli._common import (
     L2,
     MultiValueCommand,
     Rounds,
+    create_folder,
     fail,
     output_folder,
+    plural,
     positive,
     progress_bar,
     split_names,
@@ -42,7 +46,7 @@ from salutary.strategies import STRATEGIES
 from salutary.tabular import read_table
 from salutary.text import load_texts
 
-__all__ = ["COMMAND", "LanguageModel", "finetune"]
+__all__ = ["COMMAND", "QUICK", "LanguageModel", "finetune"]
 
 
 class LanguageModel(str, Enum):
@@ -54,26 +58,42 @@ class LanguageModel(str, Enum):
 
 _FINETUNE_DEFAULT_DATASET = "spam_assassin"
 
+#: ``--quick``: a first try that finishes in minutes on 2 cores (a small stratified
+#: subsample, the package's default strategy against the initial labels and margin, one
+#: epoch). Options given explicitly win over these.
+QUICK: dict[str, Any] = {
+    "max_texts": 1000,
+    "validation": 200,
+    "test": 300,
+    "arms": ["initial", "margin", "salutary-newton"],
+    "epochs": 1,
+}
+
 
 COMMAND: dict[str, Any] = dict(
     cls=MultiValueCommand,
     epilog=(
-        "Examples:\n\n"
+        "Examples (--quick is a first try: on 2 cores about 2 minutes with MiniLM, 7 with "
+        "SmolLM2; the bare command embeds all 5,909 e-mails and runs six arms):\n\n"
+        "    salutary finetune --quick\n"
+        "    salutary finetune --quick --model smollm2\n"
         "    salutary finetune\n"
         "    salutary finetune --dataset twitter_sentiment --seeds 3 --output ft/\n"
-        "    salutary finetune --model smollm2 --arms initial,salutary --max-texts 2000\n"
         "    salutary finetune --input texts.csv --text-column body --label-column topic\n\n"
         "Arms: `initial` (initial labels only), `random` and `margin` (their picks with the "
-        "true labels), `self-training` (pseudo-labels), `salutary` (salutary labels); every "
-        "arm but `initial` adds BUDGET x ROUNDS texts. In an --input file, an empty label or "
-        "-1 marks an unlabeled text; those texts join the pool, and then only `initial`, "
-        "`self-training` and `salutary` can run. Bad input ends with exit status 2 and one "
+        "true labels), `self-training` (pseudo-labels), `salutary` (the paper's salutary "
+        "labels), `salutary-newton` (the package's default strategy); every arm but "
+        "`initial` adds BUDGET x ROUNDS texts. In an --input file, an empty label or "
+        "-1 marks an unlabeled text; those texts join the pool, and then only the arms "
+        "without an oracle can run (`initial`, `self-training`, `salutary`, "
+        "`salutary-newton`). Bad input ends with exit status 2 and one "
         "`error: ...` line on stderr."
     ),
 )
 
 
 def finetune(
+    ctx: typer.Context,
     dataset: Annotated[
         str | None,
         typer.Option("--dataset", "-d", metavar="NAME", show_default=False,
@@ -103,8 +123,9 @@ def finetune(
         list[str] | None,
         typer.Option("--arms", "-a", metavar="NAME", show_default=False,
                      help="Arms to compare (several after one flag, or comma-separated). "
-                     "Default: initial, random, margin, self-training, salutary (without "
-                     "the oracle arms when the pool has unlabeled texts)."),
+                     "Default: initial, random, margin, self-training, salutary, "
+                     "salutary-newton (without the oracle arms when the pool has unlabeled "
+                     "texts)."),
     ] = None,
     seeds: Annotated[int, typer.Option("--seeds", "-n", min=1, help="Seeds 0..N-1.")] = 1,
     budget: Annotated[int, typer.Option("--budget", "-b", min=1, help="Texts per round.")] = 20,
@@ -154,6 +175,13 @@ def finetune(
         typer.Option("--output", "-o", metavar="DIR", show_default=False,
                      help="Output folder (default: salutary-results/finetune/NAME-MODEL/)."),
     ] = None,
+    quick: Annotated[
+        bool,
+        typer.Option("--quick",
+                     help="A first try in minutes: --max-texts 1000 --validation 200 --test "
+                     "300 --arms initial,margin,salutary-newton --epochs 1 (options given "
+                     "explicitly win)."),
+    ] = False,
 ) -> None:  # fmt: skip
     """Fine-tune a language model on salutary-labeled texts and compare with baselines.
 
@@ -164,6 +192,16 @@ def finetune(
     Writes runs.csv (one row per arm and seed), picks.csv (every added text with its
     label), summary.md and config.json.
     """
+    default_arms: Sequence[str] = ARMS
+    if quick:  # the preset fills what the command line leaves at its default
+        # by name: typer vendors its own copy of click's ParameterSource
+        given = {k for k in QUICK if getattr(ctx.get_parameter_source(k), "name", "") != "DEFAULT"}
+        preset = {k: v for k, v in QUICK.items() if k not in given}
+        max_texts = preset.get("max_texts", max_texts)
+        validation = preset.get("validation", validation)
+        test = preset.get("test", test)
+        default_arms = preset.get("arms", ARMS)
+        epochs = preset.get("epochs", epochs)
     config = FinetuneConfig(
         n_initial=initial, n_validation=validation, n_test=test, budget=budget, rounds=rounds,
         l2=l2, max_length=max_length, epochs=epochs, batch_size=batch_size,
@@ -171,9 +209,9 @@ def finetune(
     )  # fmt: skip
     try:
         corpus, name = _finetune_corpus(dataset, input_file, text_column, label_column)
-        chosen = _finetune_arms(arms, corpus)
+        chosen = _finetune_arms(arms, corpus, default_arms)
         try:  # every check of the comparison, before a model is loaded or a folder made
-            prepare_finetune(corpus, model=model.value, arms=chosen, seeds=range(seeds),
+            plan = prepare_finetune(corpus, model=model.value, arms=chosen, seeds=range(seeds),
                              config=config, max_texts=max_texts)  # fmt: skip
         except (ValueError, TypeError) as exc:
             raise InputError(str(exc)) from None
@@ -183,10 +221,12 @@ def finetune(
     except InputError as exc:
         raise fail(str(exc)) from None
     comparison = _run_finetune_progress(
-        corpus, name, model.value, chosen, seeds, config, max_texts=max_texts, isolate=isolate
-    )
+        corpus, name, model.value, chosen, seeds, config, max_texts=max_texts,
+        isolate=isolate, n_texts=len(plan.texts),
+    )  # fmt: skip
     settings = {
         "command": "finetune",
+        "quick": quick,
         "dataset": name,
         "input": input_file,
         "model": model.value,
@@ -195,13 +235,13 @@ def finetune(
         "max_texts": max_texts,
         "isolate": isolate,
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
-        "default_arms": list(ARMS),
+        "default_arms": list(default_arms),
         **versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     _print_finetune_table(comparison.runs, name, model.value, seeds)
     try:
-        _write_finetune(folder, comparison, settings)
+        _write_finetune(create_folder(folder), comparison, settings)
     except OSError as exc:
         raise fail(f"cannot write into output folder {str(folder)!r}: {exc}") from None
     stdout().print(f"Results written to {folder}{'' if str(folder).endswith('/') else '/'}")
@@ -249,9 +289,12 @@ def _isnan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def _finetune_arms(values: Sequence[str] | None, corpus: Any) -> tuple[str, ...]:
+def _finetune_arms(
+    values: Sequence[str] | None, corpus: Any, default_arms: Sequence[str]
+) -> tuple[str, ...]:
     unlabeled = isinstance(corpus, tuple) and any(is_missing_label(v) for v in corpus[1])
-    default = [a for a in ARMS if a == "initial" or not (unlabeled and needs_oracle(a))]
+    # the default leaves out the oracle arms when the texts include unlabeled ones
+    default = [a for a in default_arms if a == "initial" or not (unlabeled and needs_oracle(a))]
     names = split_names(values, default)
     known = ["initial", *STRATEGIES]
     unknown = [n for n in names if n not in known]
@@ -268,42 +311,67 @@ def _finetune_arms(values: Sequence[str] | None, corpus: Any) -> tuple[str, ...]
             raise InputError(
                 f"arm{'s' if len(oracle) > 1 else ''} {', '.join(map(repr, oracle))} need the "
                 "true labels of the texts they pick, but the input has unlabeled texts; use "
-                "initial, self-training and salutary"
+                "initial, self-training, salutary or salutary-newton"
             )
     return tuple(names)
 
 
 def _run_finetune_progress(
     corpus: Any, name: str, model: str, arms: Sequence[str], seeds: int, config: Any, *,
-    max_texts: int | None, isolate: bool,
+    max_texts: int | None, isolate: bool, n_texts: int,
 ) -> Any:  # fmt: skip
-    """:func:`salutary.finetune.run_finetune` under a progress bar; one-line input errors."""
+    """:func:`salutary.finetune.run_finetune` with progress; one-line input errors.
+
+    On a terminal: progress bars on stderr. Otherwise (piped, logged): a line on stderr
+    per stage and per run, so a long first run (the embedding) is never silent.
+    """
     n_runs = len(arms) * seeds
+    err = Console(stderr=True, highlight=False, soft_wrap=True)  # a line is a line
+    lines = not err.is_terminal
     progress = progress_bar()
-    state: dict[str, Any] = {"started": False}
+    state: dict[str, Any] = {"started": False, "done": 0, "t0": time.perf_counter()}
+    if lines:
+        err.print(
+            f"embedding {n_texts:,} texts with {model} (read from the cache if embedded before)"
+        )
 
     def on_start(arm: str, seed: int) -> None:
-        # Started lazily: the embedding (before the first run) shows its own bar.
         if not state["started"]:
-            progress.start()
             state["started"] = True
-            state["runs"] = progress.add_task(f"{name} {model}: {n_runs} runs", total=n_runs)
-            state["steps"] = progress.add_task("", total=None)
-        progress.update(state["runs"], description=f"{name} {model}: {arm}, seed {seed}")
-        progress.reset(state["steps"], total=None, description="  starting")
+            if lines:
+                err.print(f"embeddings ready in {time.perf_counter() - state['t0']:.0f} s")
+            else:  # started lazily: the embedding (before the first run) shows its own bar
+                progress.start()
+                state["runs"] = progress.add_task(f"{name} {model}: {n_runs} runs", total=n_runs)
+                state["steps"] = progress.add_task("", total=None)
+        state["run"] = f"[{state['done'] + 1}/{n_runs}] {arm}, seed {seed}"
+        if lines:
+            err.print(f"{state['run']}: selecting, fine-tuning, testing")
+        else:
+            progress.update(state["runs"], description=f"{name} {model}: {arm}, seed {seed}")
+            progress.reset(state["steps"], total=None, description="  starting")
 
     def on_step(stage: str, done: int, total: int) -> None:
-        what = "fine-tuning steps" if stage == "finetune" else "test batches"
-        progress.update(state["steps"], completed=done, total=total, description=f"  {what}")
+        if not lines:
+            what = "fine-tuning steps" if stage == "finetune" else "test batches"
+            progress.update(state["steps"], completed=done, total=total, description=f"  {what}")
 
     def on_result(result: Any) -> None:
-        progress.advance(state["runs"])
+        state["done"] += 1
+        if lines:
+            err.print(
+                f"{state['run']}: test accuracy {result.accuracy:.3f} (selection "
+                f"{result.selection_seconds:.1f} s, fine-tuning {result.finetune_seconds:.0f} s, "
+                f"test {result.eval_seconds:.0f} s)"
+            )
+        else:
+            progress.advance(state["runs"])
 
     try:
         return run_finetune(
             corpus, model=model, arms=arms, seeds=range(seeds), config=config,
-            max_texts=max_texts, isolate=isolate, progress=on_step, on_start=on_start,
-            on_result=on_result,
+            max_texts=max_texts, isolate=isolate, embed_progress=not lines, progress=on_step,
+            on_start=on_start, on_result=on_result,
         )  # fmt: skip
     except (ModelNotInstalledError, ImportError) as exc:
         raise fail(str(exc)) from None
@@ -312,34 +380,41 @@ def _run_finetune_progress(
             raise  # a failure inside a run is a bug, not bad input: keep the traceback
         raise fail(str(exc)) from None
     finally:
-        if state["started"]:
+        if state["started"] and not lines:
             progress.stop()
 
 
 def _print_finetune_table(runs: Any, name: str, model: str, seeds: int) -> None:
+    """The summary table, at most 80 columns wide (the width of piped output)."""
     summary = summarize_finetune(runs)
+    spread = seeds > 1  # one seed has no spread: no "± 0.000"
     table = Table(
-        title=f"{name}, {model}: test accuracy after fine-tuning ({seeds} "
-        f"seed{'s' * (seeds != 1)})",
-        caption="±: std over seeds. agree: share of the added texts' labels equal to the "
-        "hidden truth. Seconds are means per run; MiB the peak of a run's process. More "
-        "columns in runs.csv and summary.md.",
+        title=f"{name}, {model}: test accuracy after fine-tuning ({plural(seeds, 'seed')})",
+        caption=("±: std over seeds. " if spread else "")
+        + "agree: share of the added texts' labels equal to the hidden truth. Seconds: "
+        "means per run (selection, fine-tuning); MiB: peak memory of a run's process. More "
+        "in runs.csv and summary.md.",
         caption_justify="left",
         box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
     )
-    for col in ("arm", "added", "accuracy", "±", "agree", "select s", "tune s", "MiB"):
+    for col in ("arm", "added", "accuracy", "agree", "select s", "tune s", "MiB"):
         table.add_column(col, justify="left" if col == "arm" else "right", no_wrap=True)
 
     def fmt(v: float, spec: str) -> str:
         return "-" if not math.isfinite(v) else format(v, spec)
 
     for row in summary.to_dict("records"):
-        table.add_row(
-            str(row["arm"]), str(row["n_added"]), f"{row['accuracy_mean']:.3f}",
-            f"{row['accuracy_std']:.3f}", fmt(row["label_agreement"], ".0%"),
+        accuracy = f"{row['accuracy_mean']:.3f}"
+        if spread:
+            accuracy += f" ± {row['accuracy_std']:.3f}"
+        cells = [
+            str(row["arm"]), str(row["n_added"]), accuracy, fmt(row["label_agreement"], ".0%"),
             fmt(row["selection_seconds"], ".1f"), fmt(row["finetune_seconds"], ".0f"),
             fmt(row["peak_rss_mb"], ".0f"),
-        )  # fmt: skip
+        ]  # fmt: skip
+        table.add_row(*cells)
     stdout().print(table)
 
 

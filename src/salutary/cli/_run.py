@@ -19,6 +19,7 @@ from salutary.cli._common import (
     Budget,
     MultiValueCommand,
     Rounds,
+    create_folder,
     fail,
     output_folder,
     progress_bar,
@@ -177,7 +178,7 @@ def run(
     }
     _print_run_table(results, ds.name, rounds=rounds, budget=budget)
     try:
-        _write_run(folder, results, config, ds.name, budget=budget)
+        _write_run(create_folder(folder), results, config, ds.name, budget=budget)
     except OSError as exc:
         raise fail(f"cannot write into output folder {str(folder)!r}: {exc}") from None
     stdout().print(f"Results written to {folder}{'' if str(folder).endswith('/') else '/'}")

@@ -11,7 +11,10 @@ plus those texts and scored on a held-out test set.
 * ``initial``: the initial labeled texts only (nothing added);
 * ``random``, ``margin``: picks of those strategies with their **true** labels (an oracle);
 * ``self-training``: the surrogate's most confident picks with its predicted labels;
-* ``salutary``: salutary labeling's picks with its salutary labels (no oracle).
+* ``salutary``: the paper's salutary labeling, its picks with its salutary labels (no
+  oracle);
+* ``salutary-newton``: the package's default strategy, the same with the Newton-step
+  gain (no oracle).
 
 Any other name of :data:`salutary.strategies.STRATEGIES` works as an arm too.
 

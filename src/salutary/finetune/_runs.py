@@ -48,8 +48,17 @@ __all__ = [
     "worker_main",
 ]
 
-#: The arms compared by default, all adding ``budget x rounds`` texts but ``initial``.
-ARMS: tuple[str, ...] = ("initial", "random", "margin", "self-training", "salutary")
+#: The arms compared by default, all adding ``budget x rounds`` texts but ``initial``:
+#: the package's default strategy (``salutary-newton``) and the paper's (``salutary``)
+#: against the initial labels alone, two oracle baselines and self-training.
+ARMS: tuple[str, ...] = (
+    "initial",
+    "random",
+    "margin",
+    "self-training",
+    "salutary",
+    "salutary-newton",
+)
 
 #: Learning rates used when :attr:`FinetuneConfig.learning_rate` is None (chosen on the
 #: validation texts of spam_assassin, seed 0, initial labels only).
@@ -410,7 +419,7 @@ def prepare_finetune(
             raise ValueError(
                 f"arm {oracle[0]!r} needs the true labels of the texts it picks, but the pool "
                 "has unlabeled texts; use only initial and oracle-free arms (salutary, "
-                "self-training)"
+                "salutary-newton, self-training)"
             )
     return FinetunePlan(name, texts, y, classes, rows, splits, arms, seeds)
 

@@ -188,7 +188,7 @@ def select_texts(
         raise ValueError(
             f"arm {arm!r} asks an oracle for the true labels of its picks, but "
             f"{int(np.sum(y[split.pool] < 0))} pool texts are unlabeled; use only initial "
-            "and oracle-free arms (salutary, self-training)"
+            "and oracle-free arms (salutary, salutary-newton, self-training)"
         )
     t0 = time.perf_counter()
     result = run_active_learning(

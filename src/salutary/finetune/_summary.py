@@ -16,7 +16,8 @@ def summarize_finetune(results: pd.DataFrame) -> pd.DataFrame:
 
     Columns: ``dataset, model, arm, seeds, n_added, accuracy_mean, accuracy_std,
     surrogate_accuracy, label_agreement, selection_seconds, finetune_seconds,
-    eval_seconds, peak_rss_mb`` (times are means, memory the maximum).
+    eval_seconds, peak_rss_mb`` (times are means, memory the maximum). ``accuracy_std``
+    is the sample standard deviation over seeds, NaN for a single seed.
     """
     keys = ["dataset", "model", "arm"]
     g = results.groupby(keys, sort=False)
@@ -32,7 +33,6 @@ def summarize_finetune(results: pd.DataFrame) -> pd.DataFrame:
         eval_seconds=("eval_seconds", "mean"),
         peak_rss_mb=("peak_rss_mb", "max"),
     ).reset_index()
-    out["accuracy_std"] = out["accuracy_std"].fillna(0.0)
     out["n_added"] = out["n_added"].astype(np.int64)
     return out
 
@@ -49,10 +49,14 @@ def finetune_markdown(results: pd.DataFrame) -> str:
     def num(v: Any, fmt: str) -> str:
         return "-" if not math.isfinite(v) else format(v, fmt)
 
+    def accuracy(mean: Any, std: Any, seeds: Any) -> str:
+        # A spread needs two seeds: "± 0.000" of one seed would read as certainty.
+        return f"{mean:.3f}" if seeds < 2 else f"{mean:.3f} ± {std:.3f}"
+
     for row in summary.itertuples(index=False):
         lines.append(
             f"| {row.dataset} | {row.model} | {row.arm} | {row.n_added} "
-            f"| {row.accuracy_mean:.3f} ± {row.accuracy_std:.3f} "
+            f"| {accuracy(row.accuracy_mean, row.accuracy_std, row.seeds)} "
             f"| {num(row.surrogate_accuracy, '.3f')} | {num(row.label_agreement, '.0%')} "
             f"| {num(row.selection_seconds, '.1f')} | {num(row.finetune_seconds, '.1f')} "
             f"| {num(row.eval_seconds, '.1f')} | {num(row.peak_rss_mb, '.0f')} |"

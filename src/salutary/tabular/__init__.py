@@ -24,7 +24,7 @@ from salutary._io import atomic_write
 from salutary.exceptions import InputError
 from salutary.tabular._read import SUPPORTED_EXTENSIONS, Table, file_format, read_table
 from salutary.tabular._tables import Tables, load_tables
-from salutary.tabular._write import check_budget, check_output, write_table
+from salutary.tabular._write import check_budget, check_output, probe_directory, write_table
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
@@ -36,6 +36,7 @@ __all__ = [
     "check_output",
     "file_format",
     "load_tables",
+    "probe_directory",
     "read_table",
     "write_table",
 ]
