@@ -40,21 +40,33 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 PAPER = "https://arxiv.org/abs/2405.17627"
 
-# Left out of the copy: a real release is built from a clean checkout, and a stale
-# egg-info or build/ in the working tree would leak files into the archives.
-_NOT_SOURCE = shutil.ignore_patterns(
+# Left out of the copy: a release is built from a clean checkout, and a stale egg-info or
+# build/ in the working tree would leak files into the archives. Paths from the root.
+_NOT_SOURCE = {
     ".git",
     ".venv",
     "build",
     "dist",
     "site",
-    "*.egg-info",
-    "__pycache__",
-    ".*_cache",
-    ".hypothesis",
     "salutary-results",
-    "store",
-)
+    ".hypothesis",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    "benchmarks/store",
+}
+
+
+def _not_source(folder: str, names: list[str]) -> set[str]:
+    here = Path(folder).relative_to(ROOT)
+    return {
+        name
+        for name in names
+        if (here / name).as_posix() in _NOT_SOURCE
+        or name == "__pycache__"
+        or name.endswith(".egg-info")
+    }
+
 
 _BUILD = """
 import sys
@@ -115,7 +127,7 @@ def dists(tmp_path_factory) -> Dists:
         )
     work = tmp_path_factory.mktemp("packaging")
     source = work / "source"
-    shutil.copytree(ROOT, source, ignore=_NOT_SOURCE)
+    shutil.copytree(ROOT, source, ignore=_not_source)
     out = work / "dist"
     sdist = _build("sdist", source, out)
     with tarfile.open(sdist) as tar:
@@ -209,6 +221,13 @@ def test_wheel_holds_the_typing_marker_and_the_bundled_data(dists):
         assert dists.wheel_read(name) == path.read_bytes(), name
     # the wheel installs only the package: no tests, benchmarks or docs at the top level
     assert {name.split("/")[0] for name in names} == {"salutary", dists.dist_info}
+
+
+def test_wheel_holds_every_module_and_no_other(dists):
+    # a subpackage that package discovery misses would install without its modules
+    src = ROOT / "src"
+    modules = {p.relative_to(src).as_posix() for p in (src / "salutary").rglob("*.py")}
+    assert {name for name in dists.wheel_names() if name.endswith(".py")} == modules
 
 
 def test_wheel_declares_the_salutary_command(dists):
