@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from salutary.cli import app
-from salutary.cli._finetune import _print_finetune_table
+from salutary.cli._common import stdout
+from salutary.cli._finetune_work import _print_finetune_table
 from salutary.finetune import (
     ARMS,
     TextClassifier,
@@ -384,7 +385,7 @@ def test_summary_table_fits_80_columns_and_shows_a_spread_only_over_seeds(seeds,
     """Piped output is 80 columns wide: every cell must show whole (rich cuts with '…')."""
     longest = max(STRATEGIES, key=len)  # --arms takes strategy names
     runs = fake_runs([*ARMS, longest], seeds)
-    _print_finetune_table(runs, "spam_assassin", "smollm2", seeds)
+    _print_finetune_table(stdout(), runs, "spam_assassin", "smollm2", seeds)
     out = capsys.readouterr().out
     assert max(len(line) for line in out.splitlines()) <= 80
     assert "…" not in out
@@ -404,7 +405,7 @@ def test_summary_table_fits_80_columns_and_shows_a_spread_only_over_seeds(seeds,
 def test_cli_leaves_no_output_folder_when_the_run_fails(tmp_path, monkeypatch):
     """The folder is made when there is something to write: a failed or interrupted run
     leaves nothing behind, not even the parents it would have made."""
-    import salutary.cli._finetune as cli_finetune
+    import salutary.cli._finetune_work as cli_finetune
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -446,7 +447,7 @@ def test_cli_checks_the_output_folder_before_the_work(tmp_path):
 )  # fmt: skip
 def test_cli_quick_is_a_preset_that_explicit_options_override(tmp_path, monkeypatch, extra,
                                                                expected):  # fmt: skip
-    import salutary.cli._finetune as cli_finetune
+    import salutary.cli._finetune_work as cli_finetune
 
     seen = {}
 
@@ -464,7 +465,7 @@ def test_cli_quick_is_a_preset_that_explicit_options_override(tmp_path, monkeypa
 
 
 def test_cli_quick_on_texts_with_unlabeled_ones_leaves_out_the_oracle_arm(tmp_path, monkeypatch):
-    import salutary.cli._finetune as cli_finetune
+    import salutary.cli._finetune_work as cli_finetune
 
     seen = {}
 
