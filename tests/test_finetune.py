@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import types
 
 import numpy as np
 import pandas as pd
@@ -480,3 +482,31 @@ def test_cli_quick_on_texts_with_unlabeled_ones_leaves_out_the_oracle_arm(tmp_pa
               "body", "--label-column", "topic", "--output", str(tmp_path / "out")],
     )  # fmt: skip
     assert seen == {"arms": ("initial", "salutary-newton")}, result.output
+
+
+def test_cli_json_is_the_summary_of_the_files_written(tmp_path, monkeypatch):
+    """--json (issue 21): one document on stdout, its numbers those of runs.csv."""
+    import salutary.cli._finetune_work as cli_finetune
+
+    arms = ("initial", "margin", "salutary-newton")
+
+    def finished(corpus, *, arms, seeds, **kwargs):
+        runs = fake_runs(list(arms), len(seeds))
+        return types.SimpleNamespace(runs=runs, picks=pd.DataFrame({"text": ["a"], "label": [1]}))
+
+    monkeypatch.setattr(cli_finetune, "run_finetune", finished)
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["finetune", "--quick", "--seeds", "2", "--output", str(out), "--json", "-q"]
+    )
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    doc = json.loads(result.stdout)
+    assert (doc["command"], doc["dataset"], doc["model"]) == ("finetune", "spam_assassin", "minilm")
+    assert set(doc["files"]) == {"runs.csv", "picks.csv", "summary.md", "config.json"}
+    runs = pd.read_csv(doc["files"]["runs.csv"])
+    assert [a["arm"] for a in doc["arms"]] == list(arms)
+    for entry in doc["arms"]:
+        part = runs[runs["arm"] == entry["arm"]]
+        assert entry["accuracy_mean"] == pytest.approx(part["accuracy"].mean())
+        assert entry["accuracy_std"] == pytest.approx(part["accuracy"].std())
+    assert result.stderr == ""  # --quiet: no progress, no notes
