@@ -422,3 +422,30 @@ def test_a_signal_wrapped_by_an_import_still_ends_quietly():
     finally:
         app.__class__.__call__ = real  # type: ignore[method-assign]
     assert ended.value.code == 143
+
+
+def test_a_reader_that_stops_early_is_no_bug(tmp_path):
+    """`salutary label ... -o - | head`: the closed pipe ends it quietly (status 1)."""
+    files = Files(tmp_path)
+    env = {**os.environ, "PYTHONPATH": SRC, "COLUMNS": "120"}
+    code = "import sys; from salutary.cli import main; sys.argv[0] = 'salutary'; main()"
+    for output, extra in ((Path("-"), "-q"), (files.output, "--json")):
+        args = [sys.executable, "-c", code, *files.args(extra, output=output)]
+        proc = subprocess.Popen(
+            args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        proc.stdout.close()  # the reader is gone before anything is written
+        err = proc.stderr.read()
+        proc.wait(timeout=120)
+        assert proc.returncode == 1, err
+        assert "Traceback" not in err and "error:" not in err, err
+
+
+def test_python_dash_m_salutary_cli_is_the_command():
+    env = {**os.environ, "PYTHONPATH": SRC}
+    done = subprocess.run([sys.executable, "-m", "salutary.cli", "--version"],
+                          capture_output=True, text=True, env=env, check=False)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.startswith("salutary ")
+    done = subprocess.run([sys.executable, "-m", "salutary.cli", "-h"],
+                          capture_output=True, text=True, env=env, check=False)  # fmt: skip
+    assert "Usage: salutary [OPTIONS] COMMAND" in done.stdout

@@ -55,6 +55,7 @@ __all__ = [
     "split_names",
     "stage_progress",
     "stdout",
+    "write_stdout",
 ]
 
 #: The strategy registry's names (``salutary.strategies``), copied here so that ``--help``
@@ -213,7 +214,21 @@ class Say:
     def document(self, doc: dict[str, Any]) -> None:
         """With --json: ``doc`` as JSON on stdout."""
         if self.json:
-            typer.echo(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False))
+            write_stdout(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def write_stdout(text: str) -> None:
+    """Write ``text`` on stdout; a reader that stops early (``| head``) ends the program
+    quietly with status 1, not with a traceback."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # nothing more can be written; keep Python's own flush at exit from failing too
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        raise typer.Exit(1) from None
 
 
 def stdout() -> Console:

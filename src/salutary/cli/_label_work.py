@@ -3,7 +3,6 @@ when the command runs; its options are in ``_label``)."""
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -15,7 +14,7 @@ import numpy as np
 import pandas as pd
 import typer
 
-from salutary.cli._common import STDIO, Say, fail, progress_bar, stage_progress
+from salutary.cli._common import STDIO, Say, fail, progress_bar, stage_progress, write_stdout
 from salutary.distributed import DaskPool, get_client, scatter_pool
 from salutary.exceptions import InputError
 from salutary.loop import LabelRound, label_pool
@@ -192,10 +191,7 @@ def stdin_as_file(
 
 def _write_stdout(frame: pd.DataFrame) -> None:
     """The result as CSV on standard output, written once it is all made."""
-    text = frame.to_csv(index=False)
-    out = sys.stdout
-    out.write(text)
-    out.flush()
+    write_stdout(frame.to_csv(index=False))
 
 
 def _pool_name(tables: Tables) -> str:
