@@ -3,7 +3,10 @@
 * No import cycle between modules of ``salutary``, counting imports inside functions and
   the ``__init__`` of a subpackage that an import from outside it runs.
 * No ``import`` statement inside a function or class: optional dependencies go through
-  :func:`salutary._optional.import_optional` (the one place that calls importlib).
+  :func:`salutary._optional.import_optional`, and the package's own modules that are
+  imported late (the public names of ``salutary``, the command line's commands) through
+  :mod:`salutary._lazy`, always by a literal module name; these two are the only places
+  that call importlib. Late imports count as imports for the cycle check.
 * No cross-module import of a private name, and no import of a subpackage's private
   module from outside that subpackage (top-level private modules such as
   ``salutary._io`` are the package's shared internals and may be imported anywhere).
@@ -100,6 +103,46 @@ def _imports(module: str) -> list[tuple[int, str, list[str], str]]:
 IMPORTS = {m: _imports(m) for m in MODULES}
 
 
+def _deferred_in(tree: ast.AST) -> list[tuple[int, str | None]]:
+    """The late imports of a module: (line, module name) of each ``import_deferred(NAME)``
+    call and each value of the table given to ``lazy_attributes``; None for a name that is
+    not a literal string (which the checks refuse: they could not see the import)."""
+    tables = {
+        t.id: node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
+    found: list[tuple[int, str | None]] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+        if name == "import_deferred":
+            arg = node.args[0] if node.args else None
+            literal = isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+            found.append((node.lineno, arg.value if literal else None))  # type: ignore[union-attr]
+        elif name == "lazy_attributes":
+            arg = node.args[1] if len(node.args) > 1 else None
+            table = tables.get(arg.id) if isinstance(arg, ast.Name) else arg
+            if not isinstance(table, ast.Dict):
+                found.append((node.lineno, None))
+                continue
+            for value in table.values:
+                literal = isinstance(value, ast.Constant) and isinstance(value.value, str)
+                found.append((node.lineno, value.value if literal else None))  # type: ignore[union-attr]
+    return found
+
+
+DEFERRED = {
+    m: _deferred_in(ast.parse(p.read_text(encoding="utf-8")))
+    for m, p in MODULES.items()
+    if m != "salutary._lazy"  # defines the functions, with a name given to it
+}
+
+
 def _targets(module: str, target: str, names: list[str]) -> set[str]:
     """The salutary modules an import runs: the module, the modules among the names
     imported from a package, and the ``__init__`` of every subpackage entered from
@@ -118,10 +161,14 @@ def _targets(module: str, target: str, names: list[str]) -> set[str]:
 
 
 def _graph() -> dict[str, set[str]]:
-    return {
+    graph = {
         m: set().union(*(_targets(m, t, n) for _, t, n, _ in found)) if found else set()
         for m, found in IMPORTS.items()
     }
+    for m, late in DEFERRED.items():
+        for _, target in late:
+            graph[m] |= _targets(m, target, []) if target else set()
+    return graph
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -183,10 +230,10 @@ def test_no_import_inside_functions() -> None:
     assert bad == []
 
 
-def test_only_the_optional_helper_imports_dynamically() -> None:
+def test_only_the_optional_and_lazy_helpers_import_dynamically() -> None:
     bad = []
     for m, path in MODULES.items():
-        if m == "salutary._optional":
+        if m in ("salutary._optional", "salutary._lazy"):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Attribute) and node.attr in ("import_module", "__import__"):
@@ -194,6 +241,46 @@ def test_only_the_optional_helper_imports_dynamically() -> None:
             if isinstance(node, ast.Name) and node.id == "__import__":
                 bad.append(f"{path.relative_to(SRC.parent)}:{node.lineno}")
     assert bad == []
+
+
+def test_late_imports_name_their_module_literally() -> None:
+    bad = [
+        f"{MODULES[m].relative_to(SRC.parent)}:{line}: {target!r}"
+        for m, late in DEFERRED.items()
+        for line, target in late
+        if target is None or target not in MODULES
+    ]
+    assert bad == []
+    # the package's public names and the commands are imported late: the check sees them
+    assert {t for _, t in DEFERRED["salutary"]} >= {"salutary.labeler", "salutary.influence"}
+    assert "salutary.cli._label" in {t for _, t in DEFERRED["salutary.cli"]}
+    assert ("salutary.cli._label", "salutary.cli._label_work") in {
+        (m, t) for m, late in DEFERRED.items() for _, t in late
+    }
+
+
+def test_the_checker_sees_late_imports_and_refuses_computed_names() -> None:
+    code = (
+        "T = {'A': 'salutary.model'}\n"
+        "f, d = lazy_attributes(globals(), T)\n"
+        "def g(name):\n"
+        "    import_deferred('salutary.loop')\n"
+        "    return import_deferred(name)\n"
+    )
+    assert sorted(_deferred_in(ast.parse(code)), key=str) == sorted(
+        [(2, "salutary.model"), (4, "salutary.loop"), (5, None)], key=str
+    )
+    # a late import closing a cycle is a cycle
+    assert "salutary.model" in _targets("salutary", "salutary.model", [])
+
+
+def test_public_names_are_imported_on_first_use() -> None:
+    for name in salutary.__all__:
+        assert name in dir(salutary)
+        obj = getattr(salutary, name)
+        assert getattr(obj, "__module__", "salutary.strategies").startswith("salutary."), name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        salutary.nope  # noqa: B018
 
 
 def _private(name: str) -> bool:

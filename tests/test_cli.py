@@ -16,9 +16,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from typer.testing import CliRunner
 
 from salutary import LogisticModel, SalutaryLabeler
-from salutary.cli import app
+from salutary.cli import COMMANDS, app, command
 from salutary.cli._common import expand_multiple
-from salutary.cli._run import _round_columns
+from salutary.cli._run_work import parse_strategies, round_columns
 
 FEATURES = ["x1", "x2", "color", "x3", "x4"]
 CLASSES = np.array(["cat", "dog", "fish"])
@@ -628,13 +628,13 @@ def _examples(epilog: str) -> list[str]:
     return [line.strip() for line in epilog.splitlines() if line.startswith("    salutary")]
 
 
-@pytest.mark.parametrize("command", app.registered_commands, ids=lambda c: c.callback.__name__)
-def test_help_shows_each_example_on_its_own_line(command):
+@pytest.mark.parametrize("name", COMMANDS)
+def test_help_shows_each_example_on_its_own_line(name):
     # typer dedents an epilog whose later lines are all indented, which merged the
     # examples into one line of prose; each must stay a line of its own
-    examples = _examples(command.epilog)
+    examples = _examples(command(name).epilog)
     assert examples
-    result = invoke([command.callback.__name__, "--help"])
+    result = invoke([name, "--help"])
     assert_ok(result)
     shown = {line.strip() for line in result.stdout.splitlines()}
     for example in examples:
@@ -711,19 +711,18 @@ def test_run_bad_input(tmp_path, args, fragments):
     assert not out.exists() or os.listdir(out) == []
 
 
-def test_round_columns():
-    assert _round_columns(10, 20) == list(range(11))
-    assert _round_columns(30, 20) == [0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30]
-    assert _round_columns(10, 4) == [0, 4, 8, 10]
-    assert _round_columns(1, 1) == [0, 1]
+def testround_columns():
+    assert round_columns(10, 20) == list(range(11))
+    assert round_columns(30, 20) == [0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30]
+    assert round_columns(10, 4) == [0, 4, 8, 10]
+    assert round_columns(1, 1) == [0, 1]
 
 
-def test_parse_strategies():
-    from salutary.cli._run import _parse_strategies
+def testparse_strategies():
     from salutary.experiment import DEFAULT_STRATEGIES
 
-    assert _parse_strategies(None) == tuple(DEFAULT_STRATEGIES)
-    assert _parse_strategies(["random,salutary", "random", " margin "]) == (
+    assert parse_strategies(None) == tuple(DEFAULT_STRATEGIES)
+    assert parse_strategies(["random,salutary", "random", " margin "]) == (
         "random",
         "salutary",
         "margin",

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from test_cli import FEATURES, Files, assert_bad_input, assert_ok, invoke, make_frame, read, write
 
-import salutary.cli._label as label_module
+import salutary.cli._label_work as label_module
 from salutary.cli import Terminated
 from salutary.datasets import load_frame
 
@@ -101,7 +101,7 @@ def test_tiny_l2_no_longer_ends_in_a_linalg_traceback(tmp_path):
     frame[200:1200].to_csv(d / "val.csv", index=False)
     frame[1200:3200].drop(columns="stabf").to_csv(d / "pool.csv", index=False)
     out = tmp_path / "out.csv"
-    paths = ["-l", str(d / "lab.csv"), "-u", str(d / "pool.csv"), "-v", str(d / "val.csv")]
+    paths = ["-l", str(d / "lab.csv"), "-u", str(d / "pool.csv"), "-V", str(d / "val.csv")]
     result = invoke(["label", *paths, "-t", "stabf", "--l2", "1e-16", "-o", str(out)])
     assert_ok(result)
     assert len(pd.read_csv(out)) == 100

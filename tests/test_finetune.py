@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import types
 
 import numpy as np
 import pandas as pd
@@ -11,7 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from salutary.cli import app
-from salutary.cli._finetune import _print_finetune_table
+from salutary.cli._common import stdout
+from salutary.cli._finetune_work import _print_finetune_table
 from salutary.finetune import (
     ARMS,
     TextClassifier,
@@ -384,7 +387,7 @@ def test_summary_table_fits_80_columns_and_shows_a_spread_only_over_seeds(seeds,
     """Piped output is 80 columns wide: every cell must show whole (rich cuts with '…')."""
     longest = max(STRATEGIES, key=len)  # --arms takes strategy names
     runs = fake_runs([*ARMS, longest], seeds)
-    _print_finetune_table(runs, "spam_assassin", "smollm2", seeds)
+    _print_finetune_table(stdout(), runs, "spam_assassin", "smollm2", seeds)
     out = capsys.readouterr().out
     assert max(len(line) for line in out.splitlines()) <= 80
     assert "…" not in out
@@ -404,7 +407,7 @@ def test_summary_table_fits_80_columns_and_shows_a_spread_only_over_seeds(seeds,
 def test_cli_leaves_no_output_folder_when_the_run_fails(tmp_path, monkeypatch):
     """The folder is made when there is something to write: a failed or interrupted run
     leaves nothing behind, not even the parents it would have made."""
-    import salutary.cli._finetune as cli_finetune
+    import salutary.cli._finetune_work as cli_finetune
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -446,7 +449,7 @@ def test_cli_checks_the_output_folder_before_the_work(tmp_path):
 )  # fmt: skip
 def test_cli_quick_is_a_preset_that_explicit_options_override(tmp_path, monkeypatch, extra,
                                                                expected):  # fmt: skip
-    import salutary.cli._finetune as cli_finetune
+    import salutary.cli._finetune_work as cli_finetune
 
     seen = {}
 
@@ -464,7 +467,7 @@ def test_cli_quick_is_a_preset_that_explicit_options_override(tmp_path, monkeypa
 
 
 def test_cli_quick_on_texts_with_unlabeled_ones_leaves_out_the_oracle_arm(tmp_path, monkeypatch):
-    import salutary.cli._finetune as cli_finetune
+    import salutary.cli._finetune_work as cli_finetune
 
     seen = {}
 
@@ -479,3 +482,31 @@ def test_cli_quick_on_texts_with_unlabeled_ones_leaves_out_the_oracle_arm(tmp_pa
               "body", "--label-column", "topic", "--output", str(tmp_path / "out")],
     )  # fmt: skip
     assert seen == {"arms": ("initial", "salutary-newton")}, result.output
+
+
+def test_cli_json_is_the_summary_of_the_files_written(tmp_path, monkeypatch):
+    """--json (issue 21): one document on stdout, its numbers those of runs.csv."""
+    import salutary.cli._finetune_work as cli_finetune
+
+    arms = ("initial", "margin", "salutary-newton")
+
+    def finished(corpus, *, arms, seeds, **kwargs):
+        runs = fake_runs(list(arms), len(seeds))
+        return types.SimpleNamespace(runs=runs, picks=pd.DataFrame({"text": ["a"], "label": [1]}))
+
+    monkeypatch.setattr(cli_finetune, "run_finetune", finished)
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["finetune", "--quick", "--seeds", "2", "--output", str(out), "--json", "-q"]
+    )
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    doc = json.loads(result.stdout)
+    assert (doc["command"], doc["dataset"], doc["model"]) == ("finetune", "spam_assassin", "minilm")
+    assert set(doc["files"]) == {"runs.csv", "picks.csv", "summary.md", "config.json"}
+    runs = pd.read_csv(doc["files"]["runs.csv"])
+    assert [a["arm"] for a in doc["arms"]] == list(arms)
+    for entry in doc["arms"]:
+        part = runs[runs["arm"] == entry["arm"]]
+        assert entry["accuracy_mean"] == pytest.approx(part["accuracy"].mean())
+        assert entry["accuracy_std"] == pytest.approx(part["accuracy"].std())
+    assert result.stderr == ""  # --quiet: no progress, no notes

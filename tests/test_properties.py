@@ -127,7 +127,7 @@ def test_any_files_end_in_a_result_or_one_error_line(tmp_path_factory, case):
     output = Path(out_dir) / f"out{ext}"
     result = invoke([
         "label", "-l", str(paths["labeled"]), "-u", str(paths["unlabeled"]),
-        "-v", str(paths["validation"]), "-t", "y", "-b", "1", "-r", "1", "-o", str(output),
+        "-V", str(paths["validation"]), "-t", "y", "-b", "1", "-r", "1", "-o", str(output),
     ])  # fmt: skip
     text = result.stdout + result.stderr
     assert "Traceback" not in text, text

@@ -1,7 +1,12 @@
-"""What the commands share: option types, one-line errors, progress bars, output folders."""
+"""What the commands share: option types, one-line errors, progress bars, what goes where.
+
+Imported by the command modules that ``salutary COMMAND --help`` loads, so it stays light:
+the standard library, typer and rich only (no numpy, pandas or scikit-learn).
+"""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -10,12 +15,10 @@ import tempfile
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy
-import pandas
-import sklearn
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -30,27 +33,43 @@ from rich.progress import (
 from typer.core import TyperCommand
 
 from salutary import __version__
-from salutary.exceptions import InputError
-from salutary.tabular import probe_directory
 
 __all__ = [
     "L2",
+    "ORACLE_FREE_STRATEGIES",
+    "ORACLE_STRATEGIES",
+    "STDIO",
     "Budget",
+    "Json",
     "MultiValueCommand",
+    "Quiet",
     "Rounds",
+    "Say",
+    "Verbose",
     "crash_log",
-    "create_folder",
     "expand_multiple",
     "fail",
-    "split_names",
-    "output_folder",
     "plural",
     "positive",
     "progress_bar",
+    "split_names",
     "stage_progress",
     "stdout",
-    "versions",
+    "write_stdout",
 ]
+
+#: The strategy registry's names (``salutary.strategies``), copied here so that ``--help``
+#: need not import the numerical code; a test checks that they match.
+ORACLE_FREE_STRATEGIES = (
+    "salutary-newton", "salutary", "salutary-crossfit", "self-training", "val-teacher",
+)  # fmt: skip
+ORACLE_STRATEGIES = (
+    "salutary-oracle", "salutary-hybrid", "random", "entropy", "margin", "least-confidence",
+    "badge", "coreset", "isal", "predicted-influence",
+)  # fmt: skip
+
+#: A file name that means standard input (for an input) or standard output (an output).
+STDIO = "-"
 
 
 class MultiValueCommand(TyperCommand):
@@ -135,13 +154,90 @@ L2 = Annotated[
 ]
 
 
+Quiet = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="No progress bars or notes on stderr: only results and errors."
+    ),
+]
+Verbose = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", help="More detail on stderr: a line per step as it ends."),
+]
+Json = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print one JSON document with the results on stdout (and nothing else there): "
+        "stable keys, no formatting; progress and notes stay on stderr.",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Say:
+    """Where a command's messages go, from ``--quiet``, ``--verbose`` and ``--json``.
+
+    Results go to stdout, except with ``--json`` (the JSON document is all stdout holds)
+    or when stdout carries data (``--output -``); notes, details and progress go to
+    stderr. Errors are not handled here: they are always one ``error:`` line.
+    """
+
+    quiet: bool = False
+    verbose: bool = False
+    json: bool = False
+    data_on_stdout: bool = False
+
+    def __post_init__(self) -> None:
+        if self.quiet and self.verbose:
+            raise fail("--quiet and --verbose cannot be used together")
+        if self.json and self.data_on_stdout:
+            raise fail("--json and --output - both write to standard output; choose one")
+
+    def note(self, message: str) -> None:
+        """A line on stderr the user should know of (``note: ...``); not with --quiet."""
+        if not self.quiet:
+            typer.echo(message, err=True)
+
+    def detail(self, message: str) -> None:
+        """A line on stderr with --verbose only."""
+        if self.verbose:
+            typer.echo(message, err=True)
+
+    def result(self) -> Console:
+        """The console human-readable results are printed on (stdout, or stderr when
+        stdout carries data or JSON; a console that prints nothing with --quiet there)."""
+        if self.json or self.data_on_stdout:
+            return Console(stderr=True, quiet=self.quiet or self.json)
+        return stdout()
+
+    def document(self, doc: dict[str, Any]) -> None:
+        """With --json: ``doc`` as JSON on stdout."""
+        if self.json:
+            write_stdout(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def write_stdout(text: str) -> None:
+    """Write ``text`` on stdout; a reader that stops early (``| head``) ends the program
+    quietly with status 1, not with a traceback."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # nothing more can be written; keep Python's own flush at exit from failing too
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        raise typer.Exit(1) from None
+
+
 def stdout() -> Console:
     """The console results are printed on."""
     return Console()
 
 
-def progress_bar(transient: bool = False) -> Progress:
-    """A progress bar on stderr (``transient``: erased when done)."""
+def progress_bar(transient: bool = False, quiet: bool = False) -> Progress:
+    """A progress bar on stderr (``transient``: erased when done; ``quiet``: not drawn)."""
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -151,14 +247,18 @@ def progress_bar(transient: bool = False) -> Progress:
         TimeRemainingColumn(),
         console=Console(stderr=True),
         transient=transient,
+        disable=quiet,
     )
 
 
 @contextmanager
-def stage_progress(first: str, total: int) -> Iterator[Callable[[str, int, int], None] | None]:
+def stage_progress(
+    first: str, total: int, quiet: bool = False
+) -> Iterator[Callable[[str, int, int], None] | None]:
     """A ``progress(what, done, total)`` callback drawing a bar on stderr, erased when
-    done; None when stderr is not a terminal (logs and error output stay clean)."""
-    if not Console(stderr=True).is_terminal:
+    done; None when stderr is not a terminal (logs and error output stay clean) or with
+    ``quiet``."""
+    if quiet or not Console(stderr=True).is_terminal:
         yield None
         return
     with progress_bar(transient=True) as bar:
@@ -176,40 +276,3 @@ def split_names(values: Sequence[str] | None, default: Sequence[str]) -> list[st
         return list(default)
     given = [v.strip() for value in values for v in value.split(",") if v.strip()]
     return list(dict.fromkeys(given))
-
-
-def versions() -> dict[str, str]:
-    """The versions a result depends on, for a config file."""
-    return {
-        "salutary_version": __version__,
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "pandas": pandas.__version__,
-        "scikit_learn": sklearn.__version__,
-    }
-
-
-def output_folder(output: str | None, default: Path) -> Path:
-    """The output folder, checked but not created: :class:`InputError` unless it is (or
-    can be made) a folder that files can be written in.
-
-    Nothing is created before the work, so a run that fails or is interrupted leaves no
-    empty folder behind; :func:`create_folder` makes it when the results are written.
-    """
-    folder = Path(output) if output else default
-    what = f"output folder {str(folder)!r}"
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"{what} exists and is not a folder")
-    existing = folder
-    while not existing.exists():  # the nearest ancestor there is: where mkdir would start
-        existing = existing.parent
-    if not existing.is_dir():
-        raise InputError(f"cannot create {what}: {str(existing)!r} is not a folder")
-    probe_directory(existing, what)
-    return folder
-
-
-def create_folder(folder: Path) -> Path:
-    """Make ``folder`` (and its parents) when there is something to write in it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder

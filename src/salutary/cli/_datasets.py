@@ -1,15 +1,16 @@
-"""``salutary datasets``: list the registered datasets."""
+"""``salutary datasets``: list the registered datasets.
+
+The options; the work is in ``_datasets_work``, imported when the command runs.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from rich import box
-from rich.markup import escape
-from rich.table import Table
+import typer
 
-from salutary.cli._common import stdout
-from salutary.datasets import DEFAULT_DATASET, list_datasets
+from salutary._lazy import import_deferred
+from salutary.cli._common import Json, Say
 
 __all__ = ["COMMAND", "datasets"]
 
@@ -18,33 +19,35 @@ COMMAND: dict[str, Any] = dict(
     epilog=(
         "Examples:\n\n"
         "    salutary datasets\n"
+        "    salutary datasets wine_quality\n"
+        "    salutary datasets --long\n"
+        "    salutary datasets --json\n"
         "    salutary run --dataset digits\n\n"
-        "A dataset that is not available names the command that installs it."
+        "A dataset that is not installed names the command that installs it "
+        "(`salutary datasets NAME`, `--long`, `--json`)."
     ),
 )
 
 
-def datasets() -> None:
-    """List the datasets `salutary run --dataset` accepts (nothing is downloaded)."""
-    table = Table(title="Datasets", box=box.SIMPLE_HEAD, show_lines=True)
-    table.add_column("name", no_wrap=True)
-    table.add_column("samples", justify="right")
-    table.add_column("features", justify="right")
-    table.add_column("classes", justify="right")
-    table.add_column("available")
-    table.add_column("description and source", ratio=1)
-    for info in list_datasets():
-        available = info.available()
-        name = f"{info.name} (default)" if info.name == DEFAULT_DATASET else info.name
-        note = f"{escape(info.description)}\n[dim]{escape(info.source)}[/dim]"
-        if not available and info.install_hint:
-            note += f"\n[dim]install: {escape(info.install_hint)}[/dim]"
-        table.add_row(
-            name,
-            f"{info.n_samples:,}",
-            str(info.n_features),
-            str(info.n_classes),
-            "yes" if available else "no",
-            note,
-        )
-    stdout().print(table)
+def datasets(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[NAME]...",
+            help="Describe these datasets (description, source, how to install).",
+            show_default=False,
+        ),
+    ] = None,
+    long: Annotated[
+        bool,
+        typer.Option("--long", "-l", help="Describe every dataset, not one line each."),
+    ] = False,
+    json_output: Json = False,
+) -> None:
+    """List the datasets `salutary run --dataset` accepts (nothing is downloaded).
+
+    One line per dataset: its name, kind, rows, features, classes and whether it is
+    installed. Name datasets (or give --long) for their descriptions and sources.
+    """
+    say = Say(json=json_output)
+    import_deferred("salutary.cli._datasets_work").datasets(names or [], long=long, say=say)

@@ -1,57 +1,35 @@
-"""``salutary label``: label the rows of a user's unlabeled file."""
+"""``salutary label``: label the rows of a user's unlabeled file.
+
+This module holds the command's options and the checks that need no data (so that
+``--help`` and a wrong path answer at once); the work is in ``_label_work``, imported
+when the command runs.
+"""
 
 from __future__ import annotations
 
+import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
-import numpy as np
-import pandas as pd
 import typer
 
+from salutary._lazy import import_deferred
 from salutary.cli._common import (
     L2,
+    ORACLE_FREE_STRATEGIES,
+    STDIO,
     Budget,
+    Json,
     MultiValueCommand,
+    Quiet,
     Rounds,
+    Say,
+    Verbose,
     fail,
-    progress_bar,
-    stage_progress,
-    stdout,
 )
-from salutary.distributed import DaskPool, get_client, scatter_pool
-from salutary.exceptions import InputError
-from salutary.loop import LabelRound, label_pool
-from salutary.model import LogisticModel
-from salutary.pool import ArrayPool
-from salutary.strategies import DEFAULT_STRATEGY, oracle_free_strategies, parse_strategy
-from salutary.tabular import Tables, check_budget, check_output, load_tables, write_table
 
-if TYPE_CHECKING:
-    from distributed import Client
-
-__all__ = ["COMMAND", "ROUND_COLUMN", "ROW_COLUMN", "SCORE_COLUMN", "label"]
-
-#: Columns the ``label`` output adds to the unlabeled file's columns.
-ROW_COLUMN = "salutary_row"
-ROUND_COLUMN = "salutary_round"
-SCORE_COLUMN = "salutary_score"
-
-
-def _label_strategy(spec: str) -> str:
-    """A strategy spec ``salutary label`` can run (oracle-free), or an InputError."""
-    try:
-        cls, params = parse_strategy(spec)
-        cls(**params).validate()
-    except ValueError as exc:
-        raise InputError(f"--strategy: {exc}") from None
-    if cls.requires_oracle:
-        raise InputError(
-            f"--strategy {spec!r} needs true labels for its picks, which salutary label "
-            f"does not have; choose from {', '.join(oracle_free_strategies())}"
-        )
-    return spec
+__all__ = ["COMMAND", "Engine", "Missing", "label"]
 
 
 class Missing(str, Enum):
@@ -74,20 +52,40 @@ _ROWS_NOTE = (
     "files the line in the file is given too, e.g. 'row 7 (line 8)'."
 )
 
+_STDIO_NOTE = (
+    "`-` as a file name is standard input (for one of --labeled, --unlabeled, --validation: "
+    "Parquet if it starts with Parquet's magic bytes PAR1, else CSV) or standard output "
+    "(--output -: always CSV; the summary then goes to stderr)."
+)
+
+
+class LabelCommand(MultiValueCommand):
+    """``salutary label``'s parser: says what to do when ``-v`` is used the old way."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        given = {a.partition("=")[0] for a in args}
+        if "-v" in given and not given & {"--validation", "-V", "--help", "-h"}:
+            # -v was --validation before it meant --verbose: a clear error, not click's
+            # "missing option" or "unexpected extra argument"
+            raise fail("-v now means --verbose; give the validation file with --validation or -V")
+        return super().parse_args(ctx, args)
+
 
 COMMAND: dict[str, Any] = dict(
-    cls=MultiValueCommand,
+    cls=LabelCommand,
     epilog=(
         "Examples:\n\n"
         "    salutary label --labeled labeled.csv --unlabeled pool.csv \\\n"
         "        --validation val.csv --target species \\\n"
         "        --budget 10 --rounds 10 --output salutary.csv\n"
-        "    salutary label -l lab.parquet -u pool.parquet -v val.parquet -t y \\\n"
+        "    salutary label -l lab.parquet -u pool.parquet -V val.parquet -t y \\\n"
         "        --categorical zip_code region -o labeled_pool.parquet\n"
-        "    salutary label -l lab.csv -u pool.csv -v val.csv -t y -o out.csv \\\n"
+        "    cat pool.csv | salutary label -l lab.csv -u - -V val.csv -t y -o - > out.csv\n"
+        "    salutary label -l lab.csv -u pool.csv -V val.csv -t y -o out.csv --json\n"
+        "    salutary label -l lab.csv -u pool.csv -V val.csv -t y -o out.csv \\\n"
         "        --engine dask --scheduler tcp://scheduler-host:8786\n\n"
-        f"{_ROWS_NOTE} Bad input ends with exit status 2 and one `error: ...` line on stderr "
-        "naming the file (and the column and row where that applies)."
+        f"{_STDIO_NOTE} {_ROWS_NOTE} Bad input ends with exit status 2 and one `error: ...` "
+        "line on stderr naming the file (and the column and row where that applies)."
     ),
 )
 
@@ -99,7 +97,7 @@ def label(
             "--labeled",
             "-l",
             metavar="FILE",
-            help="Labeled rows (.csv, .parquet or .pq).",
+            help="Labeled rows (.csv, .parquet or .pq; - for standard input).",
             show_default=False,
         ),
     ],
@@ -109,7 +107,8 @@ def label(
             "--unlabeled",
             "-u",
             metavar="FILE",
-            help="Unlabeled pool; the target column may be absent or empty (it is ignored).",
+            help="Unlabeled pool; the target column may be absent or empty (it is ignored). "
+            "- for standard input.",
             show_default=False,
         ),
     ],
@@ -117,9 +116,9 @@ def label(
         str,
         typer.Option(
             "--validation",
-            "-v",
+            "-V",
             metavar="FILE",
-            help="Labeled validation rows.",
+            help="Labeled validation rows (- for standard input).",
             show_default=False,
         ),
     ],
@@ -136,7 +135,7 @@ def label(
             "-o",
             metavar="FILE",
             help="Where to write the labeled pool rows (.csv, .parquet or .pq); replaced "
-            "only on success.",
+            "only on success. - writes CSV to standard output (nothing else goes there).",
             show_default=False,
         ),
     ],
@@ -150,7 +149,7 @@ def label(
             "--strategy",
             "-s",
             metavar="NAME[:PARAM=VALUE...]",
-            help=f"One of {', '.join(oracle_free_strategies())} (the first is the "
+            help=f"One of {', '.join(ORACLE_FREE_STRATEGIES)} (the first is the "
             "default: batch-aware, second-order; salutary is the paper's first-order top-b; "
             "val-teacher is self-training with a teacher that also learns the validation "
             "labels); parameters after the name, e.g. salutary-newton:abstain=True.",
@@ -224,6 +223,9 @@ def label(
             show_default=False,
         ),
     ] = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    json_output: Json = False,
 ) -> None:
     """Label rows of an unlabeled file by salutary labeling and write them out.
 
@@ -241,182 +243,34 @@ def label(
     scores it there (the model and the influence factors stay in this process); the
     result is the same file as with --engine memory.
     """
-    try:
-        _check_engine_options(engine, scheduler, workers)
-        strategy = _label_strategy(strategy or DEFAULT_STRATEGY)
-        check_output(output)
-        with stage_progress("reading", 3) as on_load:
-            tables = load_tables(
-                labeled, unlabeled, validation, target, categorical or (), id_column=id_column,
-                ignore=ignore or (), missing=missing.value, progress=on_load,
-            )  # fmt: skip
-        check_budget(budget, rounds, len(tables.pool_rows), name=_pool_name(tables))
-        _check_not_an_input(output, tables)
-        for col in (ROW_COLUMN, ROUND_COLUMN, SCORE_COLUMN):
-            if col in tables.unlabeled.columns:
-                raise InputError(
-                    f"{tables.unlabeled_file.name} already has a column {col!r}, which the "
-                    "output adds; rename it"
-                )
-    except InputError as exc:
-        raise fail(str(exc)) from None
-    _input_notes(tables)
-
-    if engine is Engine.dask:
-        client = _dask_client(scheduler, workers)
-        try:
-            frame = _salutary_label(
-                tables, budget=budget, rounds=rounds, l2=l2, seed=seed, client=client,
-                strategy=strategy,
-            )  # fmt: skip
-        finally:
-            client.close()
-    else:
-        frame = _salutary_label(
-            tables, budget=budget, rounds=rounds, l2=l2, seed=seed, strategy=strategy
-        )
-    try:
-        check_output(output)  # the directory may have gone away meanwhile
-        write_table(frame, output)
-    except InputError as exc:
-        raise fail(str(exc)) from None
-    except OSError as exc:
-        raise fail(f"cannot write output file {output!r}: {exc.strerror or exc}") from None
-    _label_summary(frame, tables.target, output, budget=budget, rounds=rounds)
-
-
-def _pool_name(tables: Tables) -> str:
-    """The pool in messages: the unlabeled file, less the rows that cannot be labeled."""
-    n_out = len(tables.unlabeled) - len(tables.pool_rows)
-    return tables.unlabeled_file.name + (
-        f" (less {n_out} rows already labeled or with missing values)" if n_out else ""
-    )
-
-
-def _input_notes(tables: Tables) -> None:
-    """One line on stderr per thing done to the input that the user should know."""
-    if len(tables.known_rows):
-        typer.echo(
-            f"note: {len(tables.known_rows)} rows of the {tables.unlabeled_file.name} "
-            f"already have a value in {tables.target!r}: they are used as labeled rows and "
-            "not relabeled",
-            err=True,
-        )
-    dropped = {role: n for role, n in tables.dropped.items() if n}
-    if dropped:
-        shown = ", ".join(f"{n} of the {role} file" for role, n in dropped.items())
-        typer.echo(f"note: rows left out for missing values: {shown}", err=True)
-    if tables.imputed:
-        typer.echo(f"note: {tables.imputed} missing feature values imputed", err=True)
-
-
-def _check_not_an_input(output: str, tables: Tables) -> None:
-    out = Path(output)
-    if not out.exists():
-        return
-    for table in (tables.labeled_file, tables.unlabeled_file, tables.validation_file):
-        try:
-            same = out.samefile(table.path)
-        except OSError:
-            same = False
-        if same:
-            raise InputError(
-                f"output file {output!r} is the {table.name}; write the result elsewhere"
-            )
-
-
-def _check_engine_options(engine: Engine, scheduler: str | None, workers: int | None) -> None:
-    if engine is not Engine.dask:
-        given = [
-            o for o, v in (("--scheduler", scheduler), ("--workers", workers)) if v is not None
-        ]
-        if given:
-            verb = "needs" if len(given) == 1 else "need"
-            raise InputError(f"{' and '.join(given)} {verb} --engine dask")
-    elif scheduler is not None and workers is not None:
-        raise InputError(
-            "--workers sets the size of a local cluster; it cannot be used with --scheduler"
-        )
-
-
-def _dask_client(scheduler: str | None, workers: int | None) -> Client:
-    """A client of the scheduler, or of a new local cluster; one-line errors."""
-    try:
-        return get_client(scheduler, workers)
-    except ImportError:
-        raise fail("--engine dask needs dask: pip install 'salutary[dask]'") from None
-    except ConnectionError as exc:
-        raise fail(str(exc)) from None
-
-
-def _salutary_label(
-    tables: Tables,
-    *,
-    budget: int,
-    rounds: int,
-    l2: float,
-    seed: int,
-    strategy: str,
-    client: Client | None = None,
-) -> pd.DataFrame:
-    """Label the encoded pool (in memory, or on ``client``'s cluster): one loop for both."""
-    n_pool = len(tables.X_pool)
-    pool_round = np.full(n_pool, -1, dtype=np.int64)
-    pool_label = np.full(n_pool, -1, dtype=np.int64)
-    pool_score = np.full(n_pool, np.nan)
-    pool = ArrayPool(tables.X_pool) if client is None else DaskPool(
-        scatter_pool(tables.X_pool, client), client
+    say = Say(quiet=quiet, verbose=verbose, json=json_output, data_on_stdout=output == STDIO)
+    inputs = {"labeled": labeled, "unlabeled": unlabeled, "validation": validation}
+    check_inputs(inputs)
+    work = import_deferred("salutary.cli._label_work")
+    work.label(
+        inputs, target, output, budget=budget, rounds=rounds, l2=l2, seed=seed,
+        strategy=strategy, categorical=categorical or (), id_column=id_column,
+        ignore=ignore or (), missing=missing.value, engine=engine.value, scheduler=scheduler,
+        workers=workers, say=say,
     )  # fmt: skip
-    with progress_bar() as progress:
-        task = progress.add_task(
-            f"salutary labeling: {budget} of {n_pool} rows per round", total=rounds
+
+
+def check_inputs(inputs: dict[str, str]) -> None:
+    """The checks of the input files that need no data (an ``error:`` exit if one fails):
+    each file exists, and at most one of them is standard input (which is not a terminal)."""
+    piped = [role for role, path in inputs.items() if path == STDIO]
+    if len(piped) > 1:
+        flags = " and ".join(f"--{role} -" for role in piped)
+        raise fail(f"{flags}: only one input can be read from standard input")
+    if piped and sys.stdin is not None and sys.stdin.isatty():
+        raise fail(
+            f"--{piped[0]} -: standard input is a terminal; pipe a CSV or Parquet file into it"
         )
-
-        def on_round(done: LabelRound) -> None:
-            pool_round[done.rows] = done.round
-            pool_label[done.rows] = done.labels
-            pool_score[done.rows] = done.scores
-            progress.update(
-                task, completed=done.round, description=f"salutary labeling: round {done.round}"
-            )
-
-        label_pool(
-            LogisticModel(l2=l2, warm_start=True), tables.X_labeled, tables.y_labeled_codes,
-            pool, tables.X_val, tables.y_val_codes, strategy=strategy, budget=budget,
-            rounds=rounds, random_state=seed, callback=on_round,
-        )  # fmt: skip
-        progress.update(task, description=f"salutary labeling: {rounds} rounds done")
-
-    chosen = np.flatnonzero(pool_round > 0)
-    rows = tables.pool_rows[chosen]  # rows of the unlabeled file
-    out = tables.unlabeled.iloc[rows].copy()
-    out[tables.target] = tables.classes[pool_label[chosen]]
-    out[ROW_COLUMN] = rows.astype(np.int64) + 1
-    out[ROUND_COLUMN] = pool_round[chosen].astype(np.int64)
-    out[SCORE_COLUMN] = pool_score[chosen].astype(np.float64)
-    out = out.sort_values([ROUND_COLUMN, SCORE_COLUMN], ascending=[True, False], kind="mergesort")
-    return out.reset_index(drop=True)
-
-
-def _label_summary(frame: pd.DataFrame, target: str, output: str, *, budget, rounds) -> None:
-    console = stdout()
-    counts = frame[target].value_counts(sort=False)
-    counts = counts.sort_index() if _sortable(counts.index) else counts
-    shown = ", ".join(f"{k}: {v}" for k, v in counts.items())
-    console.print(
-        f"Wrote {len(frame)} rows ({rounds} rounds x {budget}) to {output}",
-        highlight=False,
-        markup=False,
-        soft_wrap=True,
-    )
-    console.print(
-        f"Salutary labels ({target}): {shown}", highlight=False, markup=False, soft_wrap=True
-    )
-
-
-def _sortable(index: Any) -> bool:
-    try:
-        index.sort_values()
-    except TypeError:
-        return False
-    return True
+    for role, path in inputs.items():
+        if path == STDIO:
+            continue
+        p = Path(path)
+        if not p.exists():
+            raise fail(f"{role} file {path!r} does not exist")
+        if p.is_dir():
+            raise fail(f"{role} file {path!r} is a directory, not a file")

@@ -1,0 +1,5 @@
+"""``python -m salutary.cli``: the ``salutary`` command."""
+
+from salutary.cli import main
+
+main()
