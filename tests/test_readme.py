@@ -121,6 +121,14 @@ def test_readme_stays_short_and_starts_with_the_two_commands():
     assert [line.split()[:2] for line in first] == [["make", "run"], ["make", "test"]]
 
 
+def test_readme_links_point_to_files_of_the_repository():
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", README.read_text(encoding="utf-8"))
+    relative = [link for link in links if "://" not in link]
+    assert any(link.startswith("docs/") for link in relative)
+    missing = [link for link in relative if not (ROOT / link).exists()]
+    assert not missing
+
+
 @pytest.mark.parametrize(("path", "first_line", "code"), _examples())
 def test_example_runs_alone_and_prints_what_it_claims(
     path, first_line, code, tmp_path, monkeypatch
