@@ -690,6 +690,20 @@ def test_run_tiny(tmp_path):
     stdout = result.stdout
     assert "random" in stdout and "salutary" in stdout and "oracle" in stdout
     assert str(out) in stdout.replace("\n", "")
+    assert "±" in stdout  # two seeds: a spread
+
+
+def test_run_one_seed_shows_no_spread(tmp_path):
+    result = invoke(
+        [
+            "run", "--dataset", "breast_cancer", "--seeds", "1", "--rounds", "1",
+            "--budget", "5", "--strategies", "random", "--initial", "50",
+            "--output", str(tmp_path / "res"),
+        ]
+    )  # fmt: skip
+    assert_ok(result)
+    assert "±" not in result.stdout  # "± 0.000" of one seed would read as certainty
+    assert "1 seed" in result.stdout
 
 
 @pytest.mark.parametrize(

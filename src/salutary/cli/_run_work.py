@@ -167,7 +167,9 @@ def _print_run_table(console: Any, results, name: str, *, rounds: int, budget: i
     fixed = max(len(s) for s in summary["strategy"].unique()) + 3 + 9 + 8 + 2
     shown = round_columns(rounds, (console.width - fixed) // 9)
     table = Table(
-        title=f"{name}: test accuracy, mean ± std over {n_seeds} seed{'s' * (n_seeds != 1)}",
+        title=f"{name}: test accuracy, mean ± std over {n_seeds} seeds"
+        if n_seeds > 1
+        else f"{name}: test accuracy, 1 seed",
         caption=(
             "oracle: yes = the strategy's picks get their true labels; no = it labels them "
             "itself. agree: share of its labels equal to the hidden truth."
@@ -190,7 +192,8 @@ def _print_run_table(console: Any, results, name: str, *, rounds: int, budget: i
         cells = []
         for r in shown:
             m, s = by_round.loc[r, "mean"], by_round.loc[r, "std"]
-            cells.append(f"{m:.3f}\n[dim]±{s:.3f}[/dim]")
+            # one seed has no spread: no "±0.000"
+            cells.append(f"{m:.3f}\n[dim]±{s:.3f}[/dim]" if n_seeds > 1 else f"{m:.3f}")
         a = agree.get(strategy, float("nan"))
         agree_cell = "-" if oracle or not math.isfinite(a) else f"{a:.0%}"
         table.add_row(strategy, "yes" if oracle else "no", *cells, agree_cell)
