@@ -44,7 +44,7 @@ QUICK: dict[str, Any] = {
 COMMAND: dict[str, Any] = dict(
     cls=MultiValueCommand,
     epilog=(
-        "Examples (--quick is a first try: on 2 cores about 2 minutes with MiniLM, 7 with "
+        "Examples (--quick is a first try: on 2 cores about 2 minutes with MiniLM, 8 with "
         "SmolLM2; the bare command embeds all 5,909 e-mails and runs six arms):\n\n"
         "    salutary finetune --quick\n"
         "    salutary finetune --quick --model smollm2\n"
