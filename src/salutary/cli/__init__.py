@@ -137,13 +137,7 @@ class _Commands(TyperGroup):
             raise _usage_error(exc) from None
         except (typer.Exit, typer.Abort, typer.TyperException):  # exits
             raise
-        except KeyboardInterrupt:
-            typer.echo("error: interrupted", err=True)
-            raise typer.Exit(130) from None
-        except Terminated:
-            typer.echo("error: terminated", err=True)
-            raise typer.Exit(143) from None
-        except Exception as exc:
+        except (KeyboardInterrupt, Terminated, Exception) as exc:
             raise _ending(exc) from None
 
 
@@ -238,10 +232,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         app(prog_name="salutary")
-    except Terminated:  # between commands, or while click parses the arguments
-        typer.echo("error: terminated", err=True)
-        sys.exit(143)
-    except Exception as exc:  # outside a command, e.g. while typer imports what it needs
+    # Terminated: between commands, or while click parses the arguments; an Exception:
+    # outside a command, e.g. while typer imports what it needs
+    except (Terminated, Exception) as exc:
         sys.exit(_ending(exc).exit_code)
 
 
