@@ -46,6 +46,7 @@ __all__ = [
     "Rounds",
     "Say",
     "Verbose",
+    "check_input_file",
     "crash_log",
     "expand_multiple",
     "fail",
@@ -215,6 +216,16 @@ class Say:
         """With --json: ``doc`` as JSON on stdout."""
         if self.json:
             write_stdout(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def check_input_file(role: str, path: str) -> None:
+    """An ``error:`` exit unless ``path`` exists and is not a folder, checked before the
+    numerical modules are imported (``salutary.tabular.read_table`` says the same later)."""
+    p = Path(path)
+    if not p.exists():
+        raise fail(f"{role} file {path!r} does not exist")
+    if p.is_dir():
+        raise fail(f"{role} file {path!r} is a directory, not a file")
 
 
 def write_stdout(text: str) -> None:

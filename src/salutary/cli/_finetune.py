@@ -7,13 +7,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import Enum
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from salutary._lazy import import_deferred
-from salutary.cli._common import L2, Json, MultiValueCommand, Quiet, Rounds, Say, fail, positive
+from salutary.cli._common import (
+    L2,
+    Json,
+    MultiValueCommand,
+    Quiet,
+    Rounds,
+    Say,
+    check_input_file,
+    fail,
+    positive,
+)
 
 __all__ = ["ARMS", "COMMAND", "QUICK", "LanguageModel", "finetune"]
 
@@ -179,9 +188,8 @@ def finetune(
         epochs = preset.get("epochs", epochs)
     if input_file is not None and dataset is not None:
         raise fail("give either --dataset or --input, not both")
-    if input_file is not None and not Path(input_file).is_file():
-        what = "is a directory, not a file" if Path(input_file).is_dir() else "does not exist"
-        raise fail(f"input file {input_file!r} {what}")
+    if input_file is not None:
+        check_input_file("input", input_file)
     import_deferred("salutary.cli._finetune_work").finetune(
         dataset=dataset, input_file=input_file, text_column=text_column,
         label_column=label_column, model=model.value, arms=arms, seeds=seeds, budget=budget,

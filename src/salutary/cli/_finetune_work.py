@@ -129,9 +129,8 @@ def finetune(
 def _finetune_corpus(
     dataset: str | None, input_file: str | None, text_column: str, label_column: str
 ) -> tuple[Any, str]:
-    """The corpus to use (a TextCorpus or (texts, labels)) and its name; InputError if bad."""
-    if input_file is not None and dataset is not None:
-        raise InputError("give either --dataset or --input, not both")
+    """The corpus to use (a TextCorpus or (texts, labels)) and its name; InputError if bad
+    (the command has checked that at most one of ``dataset`` and ``input_file`` is given)."""
     if input_file is None:
         name = dataset or _FINETUNE_DEFAULT_DATASET
         try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -26,6 +25,7 @@ from salutary.cli._common import (
     Rounds,
     Say,
     Verbose,
+    check_input_file,
     fail,
 )
 
@@ -267,10 +267,5 @@ def check_inputs(inputs: dict[str, str]) -> None:
             f"--{piped[0]} -: standard input is a terminal; pipe a CSV or Parquet file into it"
         )
     for role, path in inputs.items():
-        if path == STDIO:
-            continue
-        p = Path(path)
-        if not p.exists():
-            raise fail(f"{role} file {path!r} does not exist")
-        if p.is_dir():
-            raise fail(f"{role} file {path!r} is a directory, not a file")
+        if path != STDIO:
+            check_input_file(role, path)
