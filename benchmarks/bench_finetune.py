@@ -30,7 +30,13 @@ import numpy as np
 import pandas as pd
 
 from salutary._io import atomic_write
-from salutary.finetune import ARMS, FinetuneConfig, run_finetune, summarize_finetune
+from salutary.finetune import (
+    ARMS,
+    FinetuneConfig,
+    accuracy_text,
+    run_finetune,
+    summarize_finetune,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KEY = ["dataset", "model", "arm", "seed"]
@@ -221,11 +227,9 @@ def write_report(runs: pd.DataFrame, plan: tuple[Experiment, ...], command: str)
         ]
         for row in part.itertuples(index=False):
             agree = "-" if not np.isfinite(row.label_agreement) else f"{row.label_agreement:.0%}"
-            # one seed has no spread: no "± 0.000"
-            spread = f" ± {row.accuracy_std:.3f}" if row.seeds > 1 else ""
             out.append(
                 f"| {row.arm} | {int(row.n_added)} "
-                f"| {row.accuracy_mean:.3f}{spread} "
+                f"| {accuracy_text(row.accuracy_mean, row.accuracy_std, row.seeds)} "
                 f"| {row.seeds} | {row.surrogate_accuracy:.3f} | {agree} "
                 f"| {row.selection_seconds:.2f} | {row.finetune_seconds:.0f} "
                 f"| {row.eval_seconds:.0f} | {row.peak_rss_mb:.0f} |"

@@ -21,6 +21,7 @@ from salutary.cli._output import create_folder, output_folder, versions
 from salutary.exceptions import DatasetNotInstalledError, InputError, ModelNotInstalledError
 from salutary.finetune import (
     FinetuneConfig,
+    accuracy_text,
     finetune_markdown,
     is_missing_label,
     needs_oracle,
@@ -284,9 +285,7 @@ def _print_finetune_table(console: Console, runs: Any, name: str, model: str, se
         return "-" if not math.isfinite(v) else format(v, spec)
 
     for row in summary.to_dict("records"):
-        accuracy = f"{row['accuracy_mean']:.3f}"
-        if spread:
-            accuracy += f" ± {row['accuracy_std']:.3f}"
+        accuracy = accuracy_text(row["accuracy_mean"], row["accuracy_std"], row["seeds"])
         cells = [
             str(row["arm"]), str(row["n_added"]), accuracy, fmt(row["label_agreement"], ".0%"),
             fmt(row["selection_seconds"], ".1f"), fmt(row["finetune_seconds"], ".0f"),

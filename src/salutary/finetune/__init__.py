@@ -69,7 +69,7 @@ from salutary.finetune._split import (
     select_texts,
     split_texts,
 )
-from salutary.finetune._summary import finetune_markdown, summarize_finetune
+from salutary.finetune._summary import accuracy_text, finetune_markdown, summarize_finetune
 
 __all__ = [
     "ARMS",
@@ -86,6 +86,7 @@ __all__ = [
     "Picks",
     "TextClassifier",
     "TextSplit",
+    "accuracy_text",
     "add_lora",
     "embed_texts",
     "finetune_markdown",

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["finetune_markdown", "summarize_finetune"]
+__all__ = ["accuracy_text", "finetune_markdown", "summarize_finetune"]
 
 
 def summarize_finetune(results: pd.DataFrame) -> pd.DataFrame:
@@ -37,6 +37,12 @@ def summarize_finetune(results: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def accuracy_text(mean: float, std: float, seeds: int) -> str:
+    """``0.904 ± 0.014`` over several seeds, ``0.904`` for one: a spread needs two seeds,
+    and "± 0.000" of one seed would read as certainty."""
+    return f"{mean:.3f}" if seeds < 2 else f"{mean:.3f} ± {std:.3f}"
+
+
 def finetune_markdown(results: pd.DataFrame) -> str:
     """A Markdown table of :func:`summarize_finetune` (one row per dataset, model and arm)."""
     summary = summarize_finetune(results)
@@ -49,16 +55,12 @@ def finetune_markdown(results: pd.DataFrame) -> str:
     def num(v: Any, fmt: str) -> str:
         return "-" if not math.isfinite(v) else format(v, fmt)
 
-    def accuracy(mean: Any, std: Any, seeds: Any) -> str:
-        # A spread needs two seeds: "± 0.000" of one seed would read as certainty.
-        return f"{mean:.3f}" if seeds < 2 else f"{mean:.3f} ± {std:.3f}"
-
-    for row in summary.itertuples(index=False):
+    for row in summary.to_dict("records"):
         lines.append(
-            f"| {row.dataset} | {row.model} | {row.arm} | {row.n_added} "
-            f"| {accuracy(row.accuracy_mean, row.accuracy_std, row.seeds)} "
-            f"| {num(row.surrogate_accuracy, '.3f')} | {num(row.label_agreement, '.0%')} "
-            f"| {num(row.selection_seconds, '.1f')} | {num(row.finetune_seconds, '.1f')} "
-            f"| {num(row.eval_seconds, '.1f')} | {num(row.peak_rss_mb, '.0f')} |"
+            f"| {row['dataset']} | {row['model']} | {row['arm']} | {row['n_added']} "
+            f"| {accuracy_text(row['accuracy_mean'], row['accuracy_std'], row['seeds'])} "
+            f"| {num(row['surrogate_accuracy'], '.3f')} | {num(row['label_agreement'], '.0%')} "
+            f"| {num(row['selection_seconds'], '.1f')} | {num(row['finetune_seconds'], '.1f')} "
+            f"| {num(row['eval_seconds'], '.1f')} | {num(row['peak_rss_mb'], '.0f')} |"
         )
     return "\n".join(lines) + "\n"
