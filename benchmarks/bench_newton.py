@@ -5,8 +5,9 @@ benchmark run); the selection is timed ``--repeats`` times on one BLAS thread an
 median reported, next to the paper's first-order `salutary` selection on the same
 model (the reference measured in the same run). With ``--refactor`` the Newton
 selection is also timed with the Hessian refactorized after every greedy step instead
-of the Woodbury updates that models above 4,000 parameters use, and the picks of the
-two are compared. ``--compare SPEC ...`` times further strategy specs on the same model,
+of the Woodbury updates that models above 1,000 parameters use (4,000 before December
+2026), and the picks of the two are compared. ``--compare SPEC ...`` times further
+strategy specs on the same model,
 e.g. ``salutary-newton:max_growth=None`` (one batch, no refits within the round).
 
     python benchmarks/bench_newton.py --dataset mnist_cnn --protocol budget1pct
@@ -24,7 +25,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-import salutary.strategies
+import salutary.influence._newton
 from salutary.benchmark import PROTOCOLS
 from salutary.datasets import load_dataset
 from salutary.experiment import paper_split
@@ -76,12 +77,13 @@ def main() -> None:
             print(f"{spec:22s} {t:8.2f} s  ({t / newton:.2f}x the default; runs "
                   f"{', '.join(f'{r:.2f}' for r in runs)})")  # fmt: skip
         if args.refactor:
-            limit = salutary.strategies.REFACTOR_MAX_PARAMS
-            salutary.strategies.REFACTOR_MAX_PARAMS = 10**9
+            module = salutary.influence._newton
+            limit = module.REFACTOR_MAX_PARAMS
+            module.REFACTOR_MAX_PARAMS = 10**9
             try:
                 dense, runs, ref = _time("salutary-newton", model, split, budget, args.repeats)
             finally:
-                salutary.strategies.REFACTOR_MAX_PARAMS = limit
+                module.REFACTOR_MAX_PARAMS = limit
             same = np.array_equal(sel.indices, ref.indices) and np.array_equal(
                 sel.labels, ref.labels
             )

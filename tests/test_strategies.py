@@ -479,6 +479,7 @@ class TestNewtonGreedySalutary(StrategyTemplate):
         d = {"model": model, "X_train": X[:60], "y_train": y[:60], "X_pool": X[60:200],
              "X_val": X[200:], "y_val": y[200:]}  # fmt: skip
         strategy = NewtonGreedySalutary(candidates=3, labels=2, steps=steps)
+        monkeypatch.setattr(salutary.influence._newton, "REFACTOR_MAX_PARAMS", 10**9)
         dense = _select(strategy, d, 6, seed=0)
         monkeypatch.setattr(salutary.influence._newton, "REFACTOR_MAX_PARAMS", 0)
         low_rank = _select(strategy, d, 6, seed=0)
@@ -506,6 +507,22 @@ class TestNewtonGreedySalutary(StrategyTemplate):
         np.testing.assert_allclose(
             system.solver()(B[:, 0]), np.linalg.solve(dense, B[:, 0]), rtol=1e-9
         )
+
+    def test_singular_hessian_falls_back_to_the_dense_pseudo_inverse(self, monkeypatch):
+        # A Hessian that is singular to working precision (no penalty, a duplicated
+        # feature) cannot be factorized for Woodbury updates: a system small enough to
+        # keep a copy takes the dense path, whose solver uses the pseudo-inverse.
+        import salutary.influence._newton
+        from salutary.influence import GrowingHessian
+
+        rng = np.random.default_rng(0)
+        M = rng.normal(size=(6, 4))
+        H = M @ M.T  # rank 4 of 6
+        B = M @ rng.normal(size=(4, 2))  # in its range
+        monkeypatch.setattr(salutary.influence._newton, "REFACTOR_MAX_PARAMS", 0)
+        system = GrowingHessian(H.copy())
+        assert not system.low_rank
+        np.testing.assert_allclose(system.solver()(B), np.linalg.pinv(H) @ B, atol=1e-8)
 
     def test_uncertain_shortlist_comes_from_the_least_certain_samples(self, round_data):
         # uncertain=1: every candidate is among the samples with the smallest margin

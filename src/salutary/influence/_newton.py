@@ -35,8 +35,15 @@ __all__ = [
 NEWTON_MAX_PARAMS = 10_000
 
 #: Up to this many parameters the Hessian is refactorized after each accepted step;
-#: beyond it, it is factorized once and the accepted pairs enter by Woodbury.
-REFACTOR_MAX_PARAMS = 4000
+#: beyond it, it is factorized once and the accepted pairs enter by Woodbury. Measured
+#: (BENCHMARKS.md): refactorizing is as fast or faster at 442 and 650 parameters (a pair
+#: adds k columns to the low-rank term: 26 on letter), Woodbury faster from 1,155 on
+#: (1.9x at 3,850).
+REFACTOR_MAX_PARAMS = 1000
+
+#: Above this many parameters the Hessian is factorized in place (no copy is kept to
+#: fall back on when it is singular).
+_IN_PLACE_PARAMS = 4000
 
 #: Logits of the validation set held at once while scoring pairs (64 MB in float64).
 _LOGIT_BUDGET = 8_000_000
@@ -82,9 +89,10 @@ def cross_entropy_sum(Z: np.ndarray, y: np.ndarray, expected_error: bool = False
 class GrowingHessian:
     """The training Hessian plus the curvature of the pairs accepted so far.
 
-    Small systems (:data:`REFACTOR_MAX_PARAMS`) add each pair's Hessian to the dense
-    matrix and refactorize per step. Large ones factorize ``H`` once and add pairs as
-    low-rank terms: a pair's Hessian ``C (x) x x^T`` with ``C = diag(p) - p p^T =
+    Systems up to :data:`REFACTOR_MAX_PARAMS` parameters, and ones up to 4,000 whose
+    Hessian is singular to working precision, add each pair's Hessian to the
+    dense matrix and refactorize per step. The others factorize ``H`` once and add pairs
+    as low-rank terms: a pair's Hessian ``C (x) x x^T`` with ``C = diag(p) - p p^T =
     A A^T``, ``A = diag(sqrt p) - p sqrt(p)^T``, is ``U U^T`` with ``U = A (x) x``
     (``k`` columns), and ``(H + U U^T)^{-1} B`` follows from the Woodbury identity.
 
@@ -100,13 +108,22 @@ class GrowingHessian:
         self.U: list[np.ndarray] = []  # (k d1, k) per accepted pair
         self.Y: list[np.ndarray] = []  # H^{-1} U, same shapes
         if self.low_rank:
-            try:  # in place: at 10,000 parameters a copy would cost 800 MB
-                self.chol = scipy.linalg.cho_factor(H, lower=True, overwrite_a=True)
+            # In place for large systems: at 10,000 parameters a copy would cost 800 MB.
+            in_place = H.shape[0] > _IN_PLACE_PARAMS
+            try:
+                self.chol = scipy.linalg.cho_factor(
+                    H, lower=True, overwrite_a=in_place, check_finite=False
+                )
             except np.linalg.LinAlgError:
-                raise ValueError(
-                    f"the training Hessian ({H.shape[0]} parameters) is singular to working "
-                    "precision: the L2 penalty is too small for these data; use a larger one"
-                ) from None
+                if in_place:
+                    raise ValueError(
+                        f"the training Hessian ({H.shape[0]} parameters) is singular to "
+                        "working precision: the L2 penalty is too small for these data; use "
+                        "a larger one"
+                    ) from None
+                # Small and singular (a penalty near 0 on separable data): the dense
+                # path, whose solver falls back to the pseudo-inverse.
+                self.low_rank = False
 
     def add(self, p: np.ndarray, x: np.ndarray) -> None:
         """Add the Hessian of one pair's cross-entropy (probabilities ``p``, features ``x``)."""
@@ -120,7 +137,7 @@ class GrowingHessian:
             A = np.diag(r) - np.outer(p, r)
         U = np.kron(A, x[:, None])
         self.U.append(U)
-        self.Y.append(scipy.linalg.cho_solve(self.chol, U))
+        self.Y.append(scipy.linalg.cho_solve(self.chol, U, check_finite=False))
 
     def solver(self) -> Callable[[np.ndarray], np.ndarray]:
         """A function ``B -> (H + added)^{-1} B`` for the current system."""
@@ -135,12 +152,12 @@ class GrowingHessian:
             return lambda B: scipy.linalg.cho_solve(chol, B)
         chol0 = self.chol
         if not self.U:
-            return lambda B: scipy.linalg.cho_solve(chol0, B)
+            return lambda B: scipy.linalg.cho_solve(chol0, B, check_finite=False)
         U, Y = np.hstack(self.U), np.hstack(self.Y)
         small = scipy.linalg.cho_factor(np.eye(U.shape[1]) + U.T @ Y, lower=True)
 
         def solve(B: np.ndarray) -> np.ndarray:
-            X = scipy.linalg.cho_solve(chol0, B)
+            X = scipy.linalg.cho_solve(chol0, B, check_finite=False)
             return X - Y @ scipy.linalg.cho_solve(small, U.T @ X)
 
         return solve
@@ -226,7 +243,10 @@ class OneStepLosses:
         P0 = probabilities(self.train.logits(theta))
         H = self.train.hessian(P0)
         if self.train.null is not None:
-            H += np.outer(self.train.null, self.train.null)
+            # n n^T touches only the intercepts' entries: adding it there alone gives the
+            # same matrix without a (k d1)^2 temporary.
+            at = np.flatnonzero(self.train.null)
+            H[np.ix_(at, at)] += np.outer(self.train.null[at], self.train.null[at])
         self.system = GrowingHessian(H)
         del H
         self.Pc0 = probabilities(linear_scores(X_cand, theta, fit_intercept))

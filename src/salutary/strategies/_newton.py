@@ -62,7 +62,8 @@ class NewtonGreedySalutary(SalutaryLabeling):
     the first one's correction no longer looks as good as alone.
 
     Each round builds and factorizes the dense Hessian (the chosen pairs' curvature
-    enters by refactorizing small systems, by the Woodbury identity for larger ones),
+    enters by refactorizing systems up to 1,000 parameters, by the Woodbury identity
+    for larger ones),
     so this runs when the model has at most :data:`salutary.influence.NEWTON_MAX_PARAMS` parameters
     (enough for 784 pixels and 10 classes); beyond that it falls back to the
     first-order top-b of :class:`SalutaryLabeling` (with a warning).

@@ -1,0 +1,73 @@
+"""Seconds per round (selection + refit) of several strategies on one synthetic shape.
+
+The shape of issue 19 by default: n = 5,000 labeled, 2,500 validation, N = 100,000 pool,
+D = 384 features, K = 10 classes, L2 penalty 10, budget 10. Labels come from a random
+softmax model; float64. Each strategy runs ``--rounds`` rounds of ``run_active_learning``
+(warm-started refits), ``--repeats`` times; the median over repeats of the per-run median
+round is printed with its ratio to the first strategy, all measured in the same process.
+
+    python benchmarks/bench_round.py
+    python benchmarks/bench_round.py --d 1024 --k 20 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from salutary import LogisticModel, run_active_learning
+
+
+def synthetic(n: int, n_val: int, n_pool: int, d: int, k: int, seed: int = 0):
+    """Labeled, pool and validation arrays drawn from a random softmax model."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n + n_val + n_pool, d))
+    W = rng.normal(size=(k, d)) * 3 / np.sqrt(d)
+    logits = X @ W.T
+    y = (logits + rng.gumbel(size=logits.shape)).argmax(axis=1)
+    a, b = n, n + n_val
+    # The pool's labels are what an oracle strategy would be told (none used here).
+    return X[:a], y[:a], X[b:], y[b:], X[a:b], y[a:b]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-train", type=int, default=5000)
+    ap.add_argument("--n-val", type=int, default=2500)
+    ap.add_argument("--n-pool", type=int, default=100_000)
+    ap.add_argument("--d", type=int, default=384)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--l2", type=float, default=10.0)
+    ap.add_argument("--budget", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1, help="BLAS threads")
+    ap.add_argument("--strategies", nargs="+", default=["salutary", "salutary-newton", "margin"])
+    args = ap.parse_args()
+    X_l, y_l, X_p, y_p, X_v, y_v = synthetic(args.n_train, args.n_val, args.n_pool, args.d, args.k)
+    print(f"n={args.n_train}, validation {args.n_val}, N={args.n_pool}, D={args.d}, "
+          f"K={args.k}, l2={args.l2}, budget {args.budget}, {args.rounds} rounds, "
+          f"{args.threads} BLAS thread(s)")  # fmt: skip
+    medians: dict[str, float] = {}
+    with threadpool_limits(args.threads):
+        for strategy in args.strategies:
+            runs = []
+            for _ in range(args.repeats):
+                result = run_active_learning(
+                    X_l, y_l, X_p, X_v, y_v, X_v, y_v, strategy=strategy,
+                    budget=args.budget, rounds=args.rounds, seed=0, y_pool=y_p,
+                    model=LogisticModel(l2=args.l2, warm_start=True),
+                )  # fmt: skip
+                runs.append(statistics.median(result.seconds))
+            medians[strategy] = statistics.median(runs)
+            ref = medians[args.strategies[0]]
+            print(f"{strategy:18s} {medians[strategy]:7.3f} s per round "
+                  f"({medians[strategy] / ref:5.2f}x {args.strategies[0]}; runs "
+                  f"{', '.join(f'{r:.3f}' for r in runs)})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
