@@ -18,6 +18,7 @@ from salutary.strategies import STRATEGIES, parse_strategy
 __all__ = [
     "DEFAULT_STRATEGIES",
     "Split",
+    "authors_split",
     "paper_split",
     "run_experiment",
     "run_split",
@@ -111,6 +112,84 @@ def paper_split(
     if standardize:
         scaler = StandardScaler().fit(np.vstack([X_lab, X_pool]))
         X_lab, X_pool, X_val, X_test = (scaler.transform(a) for a in (X_lab, X_pool, X_val, X_test))
+    return Split(X_lab, y_lab, X_pool, y_pool, X_val, y_val, X_test, y_test)
+
+
+#: Rows of a class with fewer rows than this are dealt out by :func:`authors_split`
+#: instead of stratified (Wine Quality's five quality-9 wines).
+RARE_CLASS_ROWS = 10
+
+#: Where :func:`authors_split` deals a rare class's rows, in turn.
+_RARE_DEAL = ("pool", "pool", "initial", "validation", "test")
+
+
+def authors_split(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed: int = 1,
+    n_initial: int = 300,
+    test_size: float = 0.2,
+    val_size: float = 0.2,
+) -> Split:
+    """Split as the authors' Wine Quality notebook does: three stratified splits, raw
+    features.
+
+    Rows of classes with fewer than :data:`RARE_CLASS_ROWS` rows are set aside first.
+    The rest is split, each time stratified with ``random_state=seed``: ``test_size``
+    of it for testing, then ``val_size`` of the whole (``val_size / (1 - test_size)``
+    of the remainder) for validation, then ``n_initial`` initial labels, the rest
+    being the pool. The rare rows, shuffled, are then appended in turn to the pool,
+    the pool, the initial set, validation and test (Wine Quality's five quality-9 rows:
+    two to the pool, one to each other part). Nothing is scaled.
+
+    ``seed=1`` is the notebook's split: its splits use ``random_state=1`` and it
+    shuffles the rare rows with NumPy's global generator seeded 0. Seed ``s`` uses
+    ``random_state=s`` and shuffles with a legacy ``RandomState((s - 1) mod 2**32)``.
+    ``n_initial`` is capped at a quarter of the training part (small datasets).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    y : array of shape (n_samples,)
+    seed : int, default=1
+    n_initial : int, default=300
+    test_size, val_size : float, default=0.2
+
+    Returns
+    -------
+    Split
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    classes, counts = np.unique(y, return_counts=True)
+    rare_mask = np.isin(y, classes[counts < RARE_CLASS_ROWS])
+    rare = np.flatnonzero(rare_mask)
+    # The notebook shuffles in place with the legacy global generator seeded 0.
+    np.random.RandomState((seed - 1) % 2**32).shuffle(rare)
+    Xc, yc = X[~rare_mask], y[~rare_mask]
+    X_rest, X_test, y_rest, y_test = train_test_split(
+        Xc, yc, test_size=test_size, random_state=seed, stratify=yc
+    )
+    X_train, X_val, y_train, y_val = train_test_split(
+        X_rest, y_rest, test_size=val_size / (1.0 - test_size), random_state=seed,
+        stratify=y_rest,
+    )  # fmt: skip
+    n_init = min(n_initial, len(y_train) // 4)
+    X_pool, X_lab, y_pool, y_lab = train_test_split(
+        X_train, y_train, test_size=n_init, random_state=seed, stratify=y_train
+    )
+    parts = {
+        "pool": [(X_pool, y_pool)],
+        "initial": [(X_lab, y_lab)],
+        "validation": [(X_val, y_val)],
+        "test": [(X_test, y_test)],
+    }
+    for i, row in enumerate(rare):
+        parts[_RARE_DEAL[i % len(_RARE_DEAL)]].append((X[row : row + 1], y[row : row + 1]))
+    (X_pool, y_pool), (X_lab, y_lab), (X_val, y_val), (X_test, y_test) = (
+        (np.vstack([a for a, _ in v]), np.concatenate([b for _, b in v])) for v in parts.values()
+    )
     return Split(X_lab, y_lab, X_pool, y_pool, X_val, y_val, X_test, y_test)
 
 
