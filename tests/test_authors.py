@@ -7,6 +7,8 @@ the shapes and the published test-accuracy curves of the authors' notebook
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from conftest import make_classification_data
@@ -158,3 +160,19 @@ def test_authors_protocol_reproduces_the_notebook():
     gap = np.abs(curves["salutary:hessian=pool"] - NOTEBOOK_SALUTARY)
     assert len(gap) == 11 and gap.mean() <= 1.0, gap
     assert np.abs(curves["margin"] - NOTEBOOK_MARGIN).mean() <= 1.0
+
+
+def test_run_command_reproduces_the_notebook(tmp_path):
+    from typer.testing import CliRunner
+
+    from salutary.cli import app
+
+    args = ["run", "--protocol", "authors", "--first-seed", "1", "--seeds", "1",
+            "-s", "salutary:hessian=pool", "--json", "-o", str(tmp_path / "out")]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["settings"]["protocol"] == "authors" and doc["settings"]["seeds"] == [1]
+    assert doc["split_sizes"] == {"labeled": 301, "pool": 3596, "validation": 1300, "test": 1300}
+    curve = [100 * r["mean"] for r in doc["strategies"]["salutary:hessian=pool"]["rounds"]]
+    assert np.abs(np.array(curve) - NOTEBOOK_SALUTARY).mean() <= 1.0

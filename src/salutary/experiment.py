@@ -17,6 +17,7 @@ from salutary.strategies import STRATEGIES, parse_strategy
 
 __all__ = [
     "DEFAULT_STRATEGIES",
+    "SPLITS",
     "Split",
     "authors_split",
     "paper_split",
@@ -252,9 +253,15 @@ def run_split(
     )
 
 
-def _one_run(X, y, strategy, seed, budget, rounds, l2, n_initial) -> pd.DataFrame:
-    split = paper_split(X, y, seed=seed, n_initial=n_initial)
-    return run_split(split, strategy, seed=seed, budget=budget, rounds=rounds, l2=l2).to_frame()
+#: The splits :func:`run_experiment` can make, by name.
+SPLITS: dict[str, Callable[..., Split]] = {"paper": paper_split, "authors": authors_split}
+
+
+def _one_run(X, y, strategy, seed, budget, rounds, l2, n_initial, split, fit_intercept):
+    part = SPLITS[split](X, y, seed=seed, n_initial=n_initial)
+    model = LogisticModel(l2=l2, fit_intercept=fit_intercept, warm_start=True)
+    result = run_split(part, strategy, seed=seed, budget=budget, rounds=rounds, model=model)
+    return result.to_frame()
 
 
 def run_experiment(
@@ -269,8 +276,10 @@ def run_experiment(
     n_initial: int = 300,
     n_jobs: int = 1,
     on_done: Callable[[str, int], None] | None = None,
+    split: str = "paper",
+    fit_intercept: bool = True,
 ) -> pd.DataFrame:
-    """Run every strategy on every seed's :func:`paper_split`; one row per round.
+    """Run every strategy on every seed's split; one row per round.
 
     Every strategy sees the same split and initial labeled set for a given seed, so
     results are paired across strategies.
@@ -290,6 +299,11 @@ def run_experiment(
         Worker processes (joblib); 1 runs in this process.
     on_done : callable
         Called as ``on_done(strategy, seed)`` when a run finishes (progress bars).
+    split : {"paper", "authors"}, default="paper"
+        :func:`paper_split` (standardized features) or :func:`authors_split` (the
+        authors' notebook, raw features).
+    fit_intercept : bool, default=True
+        Whether the :class:`LogisticModel` has an intercept (the authors' has none).
 
     Returns
     -------
@@ -297,20 +311,21 @@ def run_experiment(
         Columns ``strategy, seed, round, n_labeled, accuracy, validation_loss,
         label_agreement, seconds``.
     """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
     for s in strategies:
         parse_strategy(s)  # unknown names and parameters fail here, before any run
     jobs = [(s, int(seed)) for seed in seeds for s in strategies]
+    settings = (budget, rounds, l2, n_initial, split, fit_intercept)
     frames: list[pd.DataFrame] = []
     if n_jobs == 1:
         for s, seed in jobs:
-            frames.append(_one_run(X, y, s, seed, budget, rounds, l2, n_initial))
+            frames.append(_one_run(X, y, s, seed, *settings))
             if on_done is not None:
                 on_done(s, seed)
     else:
         parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        tasks = (
-            delayed(_one_run)(X, y, s, seed, budget, rounds, l2, n_initial) for s, seed in jobs
-        )
+        tasks = (delayed(_one_run)(X, y, s, seed, *settings) for s, seed in jobs)
         for frame in parallel(tasks):
             frames.append(frame)
             if on_done is not None:
