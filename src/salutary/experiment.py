@@ -17,7 +17,9 @@ from salutary.strategies import STRATEGIES, parse_strategy
 
 __all__ = [
     "DEFAULT_STRATEGIES",
+    "SPLITS",
     "Split",
+    "authors_split",
     "paper_split",
     "run_experiment",
     "run_split",
@@ -114,6 +116,84 @@ def paper_split(
     return Split(X_lab, y_lab, X_pool, y_pool, X_val, y_val, X_test, y_test)
 
 
+#: Rows of a class with fewer rows than this are dealt out by :func:`authors_split`
+#: instead of stratified (Wine Quality's five quality-9 wines).
+RARE_CLASS_ROWS = 10
+
+#: Where :func:`authors_split` deals a rare class's rows, in turn.
+_RARE_DEAL = ("pool", "pool", "initial", "validation", "test")
+
+
+def authors_split(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed: int = 1,
+    n_initial: int = 300,
+    test_size: float = 0.2,
+    val_size: float = 0.2,
+) -> Split:
+    """Split as the authors' Wine Quality notebook does: three stratified splits, raw
+    features.
+
+    Rows of classes with fewer than :data:`RARE_CLASS_ROWS` rows are set aside first.
+    The rest is split, each time stratified with ``random_state=seed``: ``test_size``
+    of it for testing, then ``val_size`` of the whole (``val_size / (1 - test_size)``
+    of the remainder) for validation, then ``n_initial`` initial labels, the rest
+    being the pool. The rare rows, shuffled, are then appended in turn to the pool,
+    the pool, the initial set, validation and test (Wine Quality's five quality-9 rows:
+    two to the pool, one to each other part). Nothing is scaled.
+
+    ``seed=1`` is the notebook's split: its splits use ``random_state=1`` and it
+    shuffles the rare rows with NumPy's global generator seeded 0. Seed ``s`` uses
+    ``random_state=s`` and shuffles with a legacy ``RandomState((s - 1) mod 2**32)``.
+    ``n_initial`` is capped at a quarter of the training part (small datasets).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    y : array of shape (n_samples,)
+    seed : int, default=1
+    n_initial : int, default=300
+    test_size, val_size : float, default=0.2
+
+    Returns
+    -------
+    Split
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    classes, counts = np.unique(y, return_counts=True)
+    rare_mask = np.isin(y, classes[counts < RARE_CLASS_ROWS])
+    rare = np.flatnonzero(rare_mask)
+    # The notebook shuffles in place with the legacy global generator seeded 0.
+    np.random.RandomState((seed - 1) % 2**32).shuffle(rare)
+    Xc, yc = X[~rare_mask], y[~rare_mask]
+    X_rest, X_test, y_rest, y_test = train_test_split(
+        Xc, yc, test_size=test_size, random_state=seed, stratify=yc
+    )
+    X_train, X_val, y_train, y_val = train_test_split(
+        X_rest, y_rest, test_size=val_size / (1.0 - test_size), random_state=seed,
+        stratify=y_rest,
+    )  # fmt: skip
+    n_init = min(n_initial, len(y_train) // 4)
+    X_pool, X_lab, y_pool, y_lab = train_test_split(
+        X_train, y_train, test_size=n_init, random_state=seed, stratify=y_train
+    )
+    parts = {
+        "pool": [(X_pool, y_pool)],
+        "initial": [(X_lab, y_lab)],
+        "validation": [(X_val, y_val)],
+        "test": [(X_test, y_test)],
+    }
+    for i, row in enumerate(rare):
+        parts[_RARE_DEAL[i % len(_RARE_DEAL)]].append((X[row : row + 1], y[row : row + 1]))
+    (X_pool, y_pool), (X_lab, y_lab), (X_val, y_val), (X_test, y_test) = (
+        (np.vstack([a for a, _ in v]), np.concatenate([b for _, b in v])) for v in parts.values()
+    )
+    return Split(X_lab, y_lab, X_pool, y_pool, X_val, y_val, X_test, y_test)
+
+
 def run_split(
     split: Split,
     strategy: str,
@@ -173,9 +253,15 @@ def run_split(
     )
 
 
-def _one_run(X, y, strategy, seed, budget, rounds, l2, n_initial) -> pd.DataFrame:
-    split = paper_split(X, y, seed=seed, n_initial=n_initial)
-    return run_split(split, strategy, seed=seed, budget=budget, rounds=rounds, l2=l2).to_frame()
+#: The splits :func:`run_experiment` can make, by name.
+SPLITS: dict[str, Callable[..., Split]] = {"paper": paper_split, "authors": authors_split}
+
+
+def _one_run(X, y, strategy, seed, budget, rounds, l2, n_initial, split, fit_intercept):
+    part = SPLITS[split](X, y, seed=seed, n_initial=n_initial)
+    model = LogisticModel(l2=l2, fit_intercept=fit_intercept, warm_start=True)
+    result = run_split(part, strategy, seed=seed, budget=budget, rounds=rounds, model=model)
+    return result.to_frame()
 
 
 def run_experiment(
@@ -190,8 +276,10 @@ def run_experiment(
     n_initial: int = 300,
     n_jobs: int = 1,
     on_done: Callable[[str, int], None] | None = None,
+    split: str = "paper",
+    fit_intercept: bool = True,
 ) -> pd.DataFrame:
-    """Run every strategy on every seed's :func:`paper_split`; one row per round.
+    """Run every strategy on every seed's split; one row per round.
 
     Every strategy sees the same split and initial labeled set for a given seed, so
     results are paired across strategies.
@@ -211,6 +299,11 @@ def run_experiment(
         Worker processes (joblib); 1 runs in this process.
     on_done : callable
         Called as ``on_done(strategy, seed)`` when a run finishes (progress bars).
+    split : {"paper", "authors"}, default="paper"
+        :func:`paper_split` (standardized features) or :func:`authors_split` (the
+        authors' notebook, raw features).
+    fit_intercept : bool, default=True
+        Whether the :class:`LogisticModel` has an intercept (the authors' has none).
 
     Returns
     -------
@@ -218,20 +311,21 @@ def run_experiment(
         Columns ``strategy, seed, round, n_labeled, accuracy, validation_loss,
         label_agreement, seconds``.
     """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
     for s in strategies:
         parse_strategy(s)  # unknown names and parameters fail here, before any run
     jobs = [(s, int(seed)) for seed in seeds for s in strategies]
+    settings = (budget, rounds, l2, n_initial, split, fit_intercept)
     frames: list[pd.DataFrame] = []
     if n_jobs == 1:
         for s, seed in jobs:
-            frames.append(_one_run(X, y, s, seed, budget, rounds, l2, n_initial))
+            frames.append(_one_run(X, y, s, seed, *settings))
             if on_done is not None:
                 on_done(s, seed)
     else:
         parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        tasks = (
-            delayed(_one_run)(X, y, s, seed, budget, rounds, l2, n_initial) for s, seed in jobs
-        )
+        tasks = (delayed(_one_run)(X, y, s, seed, *settings) for s, seed in jobs)
         for frame in parallel(tasks):
             frames.append(frame)
             if on_done is not None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
+
+from salutary.experiment import Split, authors_split, paper_split
 from salutary.loop import PAPER_L2
 
 __all__ = ["PROTOCOLS", "Protocol", "RunKey"]
@@ -26,11 +30,17 @@ class Protocol:
         Samples per round; a float below 1 is a fraction of the whole dataset.
     rounds : int
     l2 : float
-        Penalty of the logistic model on standardized features.
+        Penalty of the logistic model.
     train_on_validation : bool
         ``fair`` protocols: every strategy's model also trains on the validation
         labels (the initial labeled set becomes L ∪ V). Influence-based strategies still
         measure influence on V.
+    split : {"paper", "authors"}
+        :func:`salutary.experiment.paper_split` (standardized features) or
+        :func:`salutary.experiment.authors_split` (the authors' notebook: raw features,
+        three stratified splits with ``random_state`` the seed).
+    fit_intercept : bool
+        Whether the logistic model has an intercept.
     """
 
     name: str
@@ -42,6 +52,25 @@ class Protocol:
     rounds: int = 10
     l2: float = PAPER_L2
     train_on_validation: bool = False
+    split: str = "paper"
+    fit_intercept: bool = True
+
+    def make_split(self, X: Any, y: Any, seed: int) -> Split:
+        """This protocol's split of ``(X, y)`` for ``seed``."""
+        if self.split == "authors":
+            return authors_split(
+                np.asarray(X), np.asarray(y), seed=seed, n_initial=self.n_initial,
+                test_size=self.test_size, val_size=self.val_size,
+            )  # fmt: skip
+        return paper_split(
+            X, y, seed=seed, n_initial=self.n_initial, test_size=self.test_size,
+            val_size=self.val_size,
+        )  # fmt: skip
+
+    @property
+    def model_params(self) -> dict[str, Any]:
+        """Parameters of the protocol's :class:`salutary.LogisticModel`."""
+        return {"l2": self.l2, "fit_intercept": self.fit_intercept}
 
     def budget_for(self, n_samples: int) -> int:
         """Samples per round for a dataset of ``n_samples``."""
@@ -66,6 +95,13 @@ PROTOCOLS: dict[str, Protocol] = {
         Protocol("l2-1", "as paper with λ=1", l2=1.0),
         Protocol("l2-10", "as paper with λ=10", l2=10.0),
         Protocol("l2-200", "as paper with λ=200", l2=200.0),
+        Protocol(
+            "authors",
+            "the authors' Wine Quality notebook: raw features, no intercept, their three "
+            "stratified splits (seed 1 is theirs)",
+            split="authors",
+            fit_intercept=False,
+        ),
     )
 }
 

@@ -11,6 +11,7 @@ from scipy.stats import ttest_rel
 
 from salutary._io import atomic_write
 from salutary.benchmark.protocols import PROTOCOLS
+from salutary.benchmark.stats import ALPHA, cd_diagram, friedman, holm
 from salutary.benchmark.store import oracle_kind, with_n_true
 from salutary.plots import learning_curve_plot
 from salutary.strategies import (
@@ -30,6 +31,7 @@ __all__ = [
     "compare",
     "complete_groups",
     "markdown_table",
+    "rank_table",
     "outcomes",
     "per_run",
     "per_true_label",
@@ -37,8 +39,6 @@ __all__ = [
     "write_report",
 ]
 
-#: Significance level of the paired tests.
-ALPHA = 0.05
 #: The paper's method; every strategy that is not a salutary variant is a baseline.
 METHOD = SalutaryLabeling.name
 #: The strategy that buys true labels for part of its picks (compared per true label).
@@ -172,6 +172,44 @@ def compare(runs: pd.DataFrame, a: str, b: str, metric: str) -> tuple[float, flo
     return float(diff.mean()), float(ttest_rel(pair[a], pair[b]).pvalue), len(diff)
 
 
+def rank_table(
+    runs: pd.DataFrame, metric: str = "final", strategies: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Datasets x strategies, ``metric`` averaged over seeds, with no missing cell.
+
+    The rank statistics need every strategy on every dataset: while a cell is missing,
+    the dataset or strategy with the largest share of missing cells is dropped (a
+    strategy on a tie).
+
+    Parameters
+    ----------
+    runs : DataFrame
+        Per-run metrics (:func:`per_run`) of one protocol.
+    metric : str, default="final"
+    strategies : sequence of str, optional
+        Default: the strategies of :func:`markdown_table` (registered ones and specs of
+        baselines; ablation specs stay out).
+
+    Returns
+    -------
+    DataFrame
+        Index ``dataset``, one column per strategy kept.
+    """
+    if strategies is None:
+        strategies = _columns(set(runs["strategy"]))
+    tab = runs[runs["strategy"].isin(strategies)].pivot_table(
+        index="dataset", columns="strategy", values=metric, aggfunc="mean"
+    )
+    tab = tab.reindex(columns=[s for s in strategies if s in tab.columns])
+    while tab.size and tab.isna().to_numpy().any():
+        rows, cols = tab.isna().mean(axis=1), tab.isna().mean(axis=0)
+        if cols.max() >= rows.max():
+            tab = tab.drop(columns=cols.idxmax())
+        else:
+            tab = tab.drop(index=rows.idxmax())
+    return tab
+
+
 def _fmt(mean: float, std: float) -> str:
     return f"{mean:.3f} ± {std:.3f}"
 
@@ -226,9 +264,10 @@ def outcomes(runs: pd.DataFrame, metric: str = "final", method: str = METHOD) ->
     """Method against its best baseline, per dataset, for one protocol.
 
     The best baseline is the strategy (other than any ``salutary*`` variant) with the
-    highest mean. ``win``/``loss``: the paired t-test across seeds is significant and the
-    method is above/below; otherwise ``tie``. The same comparison against ``random`` is
-    in ``vs_random``/``p_random``/``outcome_random``.
+    highest mean. ``win``/``loss``: the paired t-test across seeds is significant after
+    Holm's correction over the datasets (:func:`holm`; ``p_holm`` below ``ALPHA``) and
+    the method is above/below; otherwise ``tie``. The same comparison against ``random``
+    (its own family) is in ``vs_random``/``p_random``/``p_random_holm``/``outcome_random``.
 
     Parameters
     ----------
@@ -243,8 +282,8 @@ def outcomes(runs: pd.DataFrame, metric: str = "final", method: str = METHOD) ->
     -------
     DataFrame
         One row per dataset: ``dataset``, ``method_mean``, ``best_baseline``,
-        ``baseline_mean``, ``difference``, ``p``, ``seeds``, ``outcome``, ``vs_random``,
-        ``p_random``, ``outcome_random``.
+        ``baseline_mean``, ``difference``, ``p``, ``p_holm``, ``seeds``, ``outcome``,
+        ``vs_random``, ``p_random``, ``p_random_holm``, ``outcome_random``.
     """
     rows = []
     for dataset, part in runs.groupby("dataset", sort=True):
@@ -257,14 +296,18 @@ def outcomes(runs: pd.DataFrame, metric: str = "final", method: str = METHOD) ->
         best = str(baselines.idxmax())
         diff, p, n = compare(part, method, best, metric)
         rdiff, rp, _ = compare(part, method, "random", metric)
-        rows.append(
-            (dataset, means[method], best, baselines[best], diff, p, n, _verdict(diff, p),
-             rdiff, rp, _verdict(rdiff, rp))
-        )  # fmt: skip
+        rows.append((dataset, means[method], best, baselines[best], diff, p, n, rdiff, rp))
     cols = ["dataset", "method_mean", "best_baseline", "baseline_mean", "difference", "p"]
-    return pd.DataFrame(
-        rows, columns=[*cols, "seeds", "outcome", "vs_random", "p_random", "outcome_random"]
-    )
+    tab = pd.DataFrame(rows, columns=[*cols, "seeds", "vs_random", "p_random"])
+    # One family per comparison: the method against its best baseline on every dataset.
+    tab.insert(6, "p_holm", holm(tab["p"]))
+    tab.insert(8, "outcome", [_verdict(d, p) for d, p in zip(tab["difference"], tab["p_holm"],
+                                                              strict=True)])  # fmt: skip
+    tab["p_random_holm"] = holm(tab["p_random"])
+    tab["outcome_random"] = [
+        _verdict(d, p) for d, p in zip(tab["vs_random"], tab["p_random_holm"], strict=True)
+    ]
+    return tab
 
 
 def _paired(a: dict, b: dict) -> tuple[float, float, int]:
@@ -408,8 +451,8 @@ def ablation_table(
 
     Columns: the paper's method (if present), each spec, then ``reference``. A cell is
     the mean over seeds and, in brackets, the mean paired difference to ``reference``
-    (``*``: paired t-test p < :data:`ALPHA`). The last row counts wins, ties and losses
-    against ``reference``.
+    (``*``: paired t-test p < :data:`ALPHA` after Holm's correction over the datasets of
+    its column). The last row counts wins, ties and losses against ``reference``.
 
     Parameters
     ----------
@@ -434,17 +477,23 @@ def ablation_table(
         f"| dataset | {' | '.join(f'`{c}`' for c in columns)} | `{reference}` |",
         "|---|" + "---:|" * (len(columns) + 1),
     ]
-    verdicts: dict[str, list[str]] = {c: [] for c in columns}
+    rows = []
     for dataset, part in runs.groupby("dataset", sort=True):
         means = part.groupby("strategy")[metric].mean()
         if reference not in means:
             continue
+        tests = {c: compare(part, c, reference, metric)[:2] for c in columns if c in means}
+        rows.append((dataset, means, tests))
+    # Holm's correction per column: one family of tests over the datasets.
+    adjusted = {c: iter(holm([tests[c][1] for _, _, tests in rows if c in tests])) for c in columns}
+    verdicts: dict[str, list[str]] = {c: [] for c in columns}
+    for dataset, means, tests in rows:
         cells = []
         for c in columns:
-            if c not in means:
+            if c not in tests:
                 cells.append("–")
                 continue
-            diff, p, _ = compare(part, c, reference, metric)
+            diff, p = tests[c][0], next(adjusted[c])
             verdicts[c].append(_verdict(diff, p))
             star = "*" if p == p and p < ALPHA else ""
             cells.append(f"{means[c]:.3f} ({diff:+.3f}{star})")
@@ -493,6 +542,11 @@ def _p(p: float) -> str:
     return "–" if p != p else f"{p:.3f}"
 
 
+def _p_small(p: float) -> str:
+    """A p-value, in scientific notation below 0.001 (a Friedman test's can be tiny)."""
+    return f"{p:.1e}" if p == p and p < 0.001 else _p(p)
+
+
 def _n(count: int, one: str, many: str | None = None) -> str:
     """'1 seed', '2 seeds'; ``many`` for irregular plurals ('losses')."""
     return f"{count} {one if count == 1 else many or one + 's'}"
@@ -513,20 +567,56 @@ def _outcome_section(out_tab: pd.DataFrame, method: str) -> list[str]:
     rc = out_tab["outcome_random"].value_counts()
     lines = [
         f"**`{method}` vs the best baseline (final accuracy):** {_tally(counts)} over "
-        f"{len(out_tab)} datasets. Against `random`: {_tally(rc)}.",
+        f"{len(out_tab)} datasets. Against `random`: {_tally(rc)}. A win or loss needs "
+        f"p < {ALPHA} after Holm's correction over the datasets (p Holm; p: the paired "
+        "t-test alone).",
         "",
-        f"| dataset | {method} | best baseline | its mean | Δ | p | outcome | Δ vs random "
-        "| p | outcome |",
-        "|---|---:|---|---:|---:|---:|---|---:|---:|---|",
+        f"| dataset | {method} | best baseline | its mean | Δ | p | p Holm | outcome "
+        "| Δ vs random | p | p Holm | outcome |",
+        "|---|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---|",
     ]
     for r in out_tab.to_dict("records"):
         lines.append(
             f"| {r['dataset']} | {r['method_mean']:.3f} | {r['best_baseline']} | "
             f"{r['baseline_mean']:.3f} | {r['difference']:+.3f} | {_p(r['p'])} | "
-            f"{r['outcome']} | {r['vs_random']:+.3f} | {_p(r['p_random'])} | "
-            f"{r['outcome_random']} |"
+            f"{_p(r['p_holm'])} | {r['outcome']} | {r['vs_random']:+.3f} | "
+            f"{_p(r['p_random'])} | {_p(r['p_random_holm'])} | {r['outcome_random']} |"
         )
     return [*lines, ""]
+
+
+def _rank_section(runs: pd.DataFrame, out: Path, protocol: str, plots: bool) -> list[str]:
+    """Markdown: Friedman test, average ranks and the critical-difference diagram."""
+    table = rank_table(runs, "final")
+    lines = ["", "### Ranks across datasets (final accuracy)", ""]
+    n, k = table.shape
+    if n < 2 or k < 2:
+        return [*lines, "_needs two datasets with two strategies in common_"]
+    result = friedman(table)
+    left_datasets = sorted(set(runs["dataset"]) - set(table.index))
+    left_strategies = sorted(set(_columns(set(runs["strategy"]))) - set(table.columns),
+                             key=strategy_sort_key)  # fmt: skip
+    dropped = []
+    if left_datasets:
+        dropped.append(f"datasets {', '.join(left_datasets)}")
+    if left_strategies:
+        dropped.append(f"strategies {', '.join(f'`{s}`' for s in left_strategies)}")
+    lines.append(
+        f"Strategies ranked on each of {_n(n, 'dataset')} by final accuracy (mean over "
+        "seeds; rank 1 is best, ties share their average rank)"
+        + (f", leaving out {' and '.join(dropped)} (not run on all)" if dropped else "")
+        + f". Friedman test: χ²({k - 1}) = {result.statistic:.2f}, p = {_p_small(result.p)}. "
+        f"Nemenyi critical difference at α = {ALPHA}: CD = {result.cd:.2f}; average ranks "
+        "closer than CD are not significantly different (a bar joins them in the "
+        "diagram), and the post-hoc reading assumes the Friedman test rejected."
+    )
+    lines += ["", "| strategy | average rank |", "|---|---:|"]
+    lines += [f"| {s} | {r:.2f} |" for s, r in result.ranks.items()]
+    if plots:
+        name = f"cd_{protocol}.png"
+        cd_diagram(result, out / name, title=f"{protocol}: average rank, final accuracy")
+        lines += ["", f"![critical difference {protocol}]({name})"]
+    return lines
 
 
 _ABLATION_NOTE = (
@@ -542,7 +632,7 @@ _ABLATION_NOTE = (
     "`max_growth=None` chooses the whole budget in one batch from one Newton step "
     "(the default until sub-batches with refits: it differs only where the budget "
     "exceeds 5% of the training set). Cell: mean final accuracy (paired difference to "
-    "`salutary-newton`, `*` if p < 0.05)."
+    "`salutary-newton`, `*` if p < 0.05 after Holm's correction over the datasets)."
 )
 
 
@@ -598,6 +688,7 @@ def write_report(
             parts += _per_true_label_section(per_true_label(prot_results))
         for metric, label in (("final", "Final accuracy"), ("aulc", "AULC")):
             parts += ["", f"### {label}", "", markdown_table(prot_runs, metric)]
+        parts += _rank_section(prot_runs, out, protocol, plots)
         ablation = ablation_table(prot_runs, metric="final")
         if ablation:
             parts += ["", "### Ablation: variants of `salutary-newton` (final accuracy)", ""]

@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from salutary.benchmark.protocols import PROTOCOLS, RunKey
 from salutary.benchmark.store import ResultStore
 from salutary.datasets import Dataset, load_dataset
-from salutary.experiment import paper_split, run_split
+from salutary.experiment import run_split
 from salutary.model import LogisticModel
 from salutary.strategies import parse_strategy, strategy_class
 
@@ -80,14 +80,7 @@ def run_one(key: RunKey) -> pd.DataFrame:
     protocol = PROTOCOLS[key.protocol]
     data = _dataset(key.dataset)
     t0 = time.perf_counter()
-    split = paper_split(
-        data.X,
-        data.y,
-        seed=key.seed,
-        n_initial=protocol.n_initial,
-        test_size=protocol.test_size,
-        val_size=protocol.val_size,
-    )
+    split = protocol.make_split(data.X, data.y, key.seed)
     budget = protocol.budget_for(len(data.y))
     result = run_split(
         split,
@@ -97,7 +90,7 @@ def run_one(key: RunKey) -> pd.DataFrame:
         rounds=protocol.rounds,
         l2=protocol.l2,
         train_on_validation=protocol.train_on_validation,
-        model=_SharedFirstFit(l2=protocol.l2, warm_start=True),
+        model=_SharedFirstFit(**protocol.model_params, warm_start=True),
     )
     frame = result.to_frame()
     frame.insert(0, "dataset", key.dataset)

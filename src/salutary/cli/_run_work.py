@@ -19,7 +19,13 @@ from salutary.cli._common import Say, fail, progress_bar, split_names
 from salutary.cli._output import create_folder, output_folder, versions
 from salutary.datasets import UnknownDatasetError, load_dataset
 from salutary.exceptions import InputError
-from salutary.experiment import DEFAULT_STRATEGIES, paper_split, run_experiment, summarize
+from salutary.experiment import (
+    DEFAULT_STRATEGIES,
+    authors_split,
+    paper_split,
+    run_experiment,
+    summarize,
+)
 from salutary.plots import learning_curve_plot
 from salutary.strategies import is_oracle_free, parse_strategy
 from salutary.tabular import check_budget
@@ -34,7 +40,7 @@ def run(
     dataset: str,
     strategies: Sequence[str] | None,
     *,
-    seeds: int,
+    seeds: range,
     budget: int,
     rounds: int,
     l2: float,
@@ -42,6 +48,7 @@ def run(
     jobs: int,
     output: str | None,
     say: Say,
+    protocol: str = "paper",
 ) -> None:
     """Run ``salutary run`` on checked options (see :func:`salutary.cli._run.run`)."""
     try:
@@ -52,7 +59,13 @@ def run(
             raise InputError(str(exc)) from None
         except ImportError as exc:
             raise InputError(f"dataset {dataset!r} cannot be loaded: {exc}") from None
-        split = paper_split(ds.X, ds.y, seed=0, n_initial=initial, standardize=False)
+        if protocol == "authors":
+            try:
+                split = authors_split(ds.X, ds.y, seed=seeds[0], n_initial=initial)
+            except ValueError as exc:  # too few rows of a class to stratify
+                raise InputError(f"dataset {ds.name!r} cannot be split so: {exc}") from None
+        else:
+            split = paper_split(ds.X, ds.y, seed=seeds[0], n_initial=initial, standardize=False)
         check_budget(
             budget, rounds, len(split.y_pool), name=f"the training pool of dataset {ds.name!r}"
         )
@@ -60,7 +73,7 @@ def run(
     except InputError as exc:
         raise fail(str(exc)) from None
 
-    n_runs = len(chosen) * seeds
+    n_runs = len(chosen) * len(seeds)
     t0 = time.perf_counter()
     with progress_bar(quiet=say.quiet) as progress:
         task = progress.add_task(f"{ds.name}: {n_runs} runs", total=n_runs)
@@ -78,13 +91,15 @@ def run(
             ds.X,
             ds.y,
             strategies=chosen,
-            seeds=range(seeds),
+            seeds=seeds,
             budget=budget,
             rounds=rounds,
             l2=l2,
             n_initial=initial,
             n_jobs=jobs,
             on_done=on_done,
+            split=protocol,
+            fit_intercept=protocol != "authors",
         )
         progress.update(task, description=f"{ds.name}: {n_runs} runs done")
 
@@ -92,7 +107,8 @@ def run(
         "command": "run",
         "dataset": ds.name,
         "strategies": list(chosen),
-        "seeds": list(range(seeds)),
+        "protocol": protocol,
+        "seeds": list(seeds),
         "budget": budget,
         "rounds": rounds,
         "l2": l2,
@@ -227,8 +243,8 @@ def _run_document(results, config: dict, folder: Path) -> dict[str, Any]:
         "dataset": config["dataset"],
         "output": str(folder),
         "files": {name: str(folder / name) for name in FILES},
-        "settings": {k: config[k] for k in ("seeds", "budget", "rounds", "l2", "n_initial",
-                                              "n_initial_used", "n_jobs")},
+        "settings": {k: config[k] for k in ("protocol", "seeds", "budget", "rounds", "l2",
+                                              "n_initial", "n_initial_used", "n_jobs")},
         "split_sizes": config["split_sizes"],
         "strategies": strategies,
     }  # fmt: skip

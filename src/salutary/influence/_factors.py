@@ -131,6 +131,7 @@ class InfluenceFactors(BaseEstimator):
         *,
         y_train: np.ndarray | None = None,
         sample_weight: np.ndarray | None = None,
+        X_hessian: Any = None,
     ) -> InfluenceFactors:
         """Compute ``V = H^{-1} g_V`` for a fitted model.
 
@@ -146,6 +147,11 @@ class InfluenceFactors(BaseEstimator):
             labels.
         sample_weight : array-like of shape (n_train,), default=None
             Training weights the model was fit with.
+        X_hessian : array-like of shape (n_rows, n_features), default=None
+            Rows whose curvature at the model's probabilities replaces the training
+            set's in the Hessian, ``sum_x (diag p - p p^T) (x) x x^T`` plus the L2 term
+            (``sample_weight`` then does not enter it). The authors' code takes the
+            unlabeled pool here; ``None`` uses ``X_train``, the textbook influence.
 
         Returns
         -------
@@ -155,7 +161,13 @@ class InfluenceFactors(BaseEstimator):
         X_train = check_array(X_train, accept_sparse="csr", dtype=np.float64)
         X_val = check_array(X_val, accept_sparse="csr", dtype=np.float64)
         d = theta.shape[1] - (1 if fit_intercept else 0)
-        for name, X in (("X_train", X_train), ("X_val", X_val)):
+        parts = [("X_train", X_train), ("X_val", X_val)]
+        if X_hessian is not None:
+            X_hessian = check_array(X_hessian, accept_sparse="csr", dtype=np.float64)
+            parts.append(("X_hessian", X_hessian))
+            # The curvature is taken over these rows instead, unweighted.
+            X_train, sample_weight = X_hessian, None
+        for name, X in parts:
             if X.shape[1] != d:
                 raise ValueError(f"{name} has {X.shape[1]} features, the model {d}")
         y_val_index = _class_index(classes, np.asarray(y_val), "y_val")

@@ -57,7 +57,7 @@ class ISAL(SalutaryLabeling):
     def _select(
         self, model, X_train, y_train, pool, budget, *, X_val, y_val, sample_weight, trusted, rng
     ):
-        factors = self.influence_factors(model, X_train, X_val, y_val, sample_weight)
+        factors = self.influence_factors(model, X_train, X_val, y_val, sample_weight, pool=pool)
         best = pool.top_k(PredictedLabelInfluence(factors, model), budget, rng)
         return Selection(indices=best.indices, scores=best.scores)
 

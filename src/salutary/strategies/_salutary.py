@@ -53,6 +53,11 @@ class SalutaryLabeling(Strategy):
         Linear solver for the influence factors (see :class:`InfluenceFactors`).
     tol : float, default=1e-10
         Conjugate-gradient tolerance.
+    hessian : {"train", "pool"}, default="train"
+        Rows whose curvature defines the Hessian of the influence function: the
+        training set (the textbook influence), or the current unlabeled pool at the
+        model's predicted probabilities, plus the L2 term, as the authors' code does
+        (``salutary:hessian=pool``). ``pool`` reads the whole pool into memory.
     """
 
     requires_oracle = False
@@ -62,11 +67,13 @@ class SalutaryLabeling(Strategy):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "solver": [StrOptions({"auto", "direct", "cg"})],
         "tol": [Interval(Real, 0, None, closed="neither")],
+        "hessian": [StrOptions({"train", "pool"})],
     }
 
-    def __init__(self, solver: str = "auto", tol: float = 1e-10) -> None:
+    def __init__(self, solver: str = "auto", tol: float = 1e-10, hessian: str = "train") -> None:
         self.solver = solver
         self.tol = tol
+        self.hessian = hessian
 
     def influence_factors(
         self,
@@ -75,11 +82,19 @@ class SalutaryLabeling(Strategy):
         X_val: np.ndarray,
         y_val: np.ndarray,
         sample_weight: np.ndarray | None = None,
+        *,
+        pool: Pool | None = None,
     ) -> InfluenceFactors:
         """The influence factors of ``model`` on the validation set, with this strategy's
-        solver."""
+        solver and Hessian (``pool`` is required when ``hessian="pool"``)."""
+        X_hessian = None
+        # Subclasses that do not take ``hessian`` keep the training-set Hessian.
+        if getattr(self, "hessian", "train") == "pool":
+            if pool is None:
+                raise ValueError(f"{type(self).__name__}: hessian='pool' needs the pool")
+            X_hessian = pool.to_numpy()
         return InfluenceFactors(solver=self.solver, tol=self.tol).fit(
-            model, X_train, X_val, y_val, sample_weight=sample_weight
+            model, X_train, X_val, y_val, sample_weight=sample_weight, X_hessian=X_hessian
         )
 
     def _first_order(
@@ -95,7 +110,7 @@ class SalutaryLabeling(Strategy):
     def _select(
         self, model, X_train, y_train, pool, budget, *, X_val, y_val, sample_weight, trusted, rng
     ):
-        factors = self.influence_factors(model, X_train, X_val, y_val, sample_weight)
+        factors = self.influence_factors(model, X_train, X_val, y_val, sample_weight, pool=pool)
         return self._first_order(factors, pool, budget, rng)
 
 
@@ -156,7 +171,7 @@ class CrossFitSalutary(SalutaryLabeling):
     Parameters
     ----------
     n_folds : int, default=5
-    solver, tol : see :class:`SalutaryLabeling`.
+    solver, tol, hessian : see :class:`SalutaryLabeling`.
     """
 
     name = "salutary-crossfit"
@@ -165,8 +180,10 @@ class CrossFitSalutary(SalutaryLabeling):
         "n_folds": [Interval(Integral, 2, None, closed="left")],
     }
 
-    def __init__(self, n_folds: int = 5, solver: str = "auto", tol: float = 1e-10) -> None:
-        super().__init__(solver=solver, tol=tol)
+    def __init__(
+        self, n_folds: int = 5, solver: str = "auto", tol: float = 1e-10, hessian: str = "train"
+    ) -> None:
+        super().__init__(solver=solver, tol=tol, hessian=hessian)
         self.n_folds = n_folds
 
     def _select(
@@ -193,7 +210,7 @@ class CrossFitSalutary(SalutaryLabeling):
             fold_model = warm_clone(model).fit(X_fit, y_fit)
             keep = np.isin(y_true[val_idx], fold_model.classes_)
             factors = self.influence_factors(
-                fold_model, X_fit, X_true[val_idx][keep], y_true[val_idx][keep], None
+                fold_model, X_fit, X_true[val_idx][keep], y_true[val_idx][keep], None, pool=pool
             )
             fold_factors.append((factors, np.searchsorted(classes, fold_model.classes_)))
         best = pool.top_k(FoldInfluence(fold_factors, len(classes)), budget, rng)
