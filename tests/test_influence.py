@@ -108,6 +108,28 @@ def test_closed_form_matches_dense_pseudo_inverse(make_data, k, fit_intercept, s
     assert rel < 1e-8
 
 
+@pytest.mark.parametrize(("k", "fit_intercept"), CASES)
+def test_factors_from_a_prefactorized_hessian_match_the_dense_pseudo_inverse(
+    make_data, k, fit_intercept
+):
+    # salutary-newton hands the factorization of its round (model_system) to the
+    # first-order factors instead of letting them solve again.
+    from salutary.influence import InfluenceFactors, model_system
+
+    X, y = make_data(260, 5, k, seed=30 + k)
+    X_train = X[:150]
+    model = LogisticModel(l2=0.5, fit_intercept=fit_intercept).fit(X_train, y[:150])
+    system = model_system(model, X_train, None)
+    factors = InfluenceFactors().fit(
+        model, X_train, X[150:200], y[150:200], hessian_solve=system.solver()
+    )
+    ref = _dense_influence(model, X_train, X[150:200], y[150:200], X[200:])
+    I = factors.score(X[200:])
+    assert np.max(np.abs(I - ref)) / np.max(np.abs(ref)) < 1e-8
+    assert factors.solve_info_.solver == "direct"
+    assert factors.solve_info_.residual < 1e-10
+
+
 def test_accepts_sklearn_logistic_regression(make_data):
     X, y = make_data(300, 4, 3, seed=5)
     sk = LogisticRegression(C=0.5, tol=1e-12, max_iter=10_000).fit(X[:200], y[:200])

@@ -508,6 +508,25 @@ class TestNewtonGreedySalutary(StrategyTemplate):
             system.solver()(B[:, 0]), np.linalg.solve(dense, B[:, 0]), rtol=1e-9
         )
 
+    def test_rounds_factorization_serves_the_first_order_ranking(self, monkeypatch):
+        # Where the Hessian is factorized once per round, the shortlist's influence
+        # factors are solved with that factorization; with solver="cg" they come from
+        # conjugate gradients as in `salutary`. Both must choose alike.
+        from conftest import make_classification_data
+
+        import salutary.influence._newton
+
+        X, y = make_classification_data(260, 5, 3, seed=4)
+        model = LogisticModel(l2=2.0).fit(X[:60], y[:60])
+        d = {"model": model, "X_train": X[:60], "y_train": y[:60], "X_pool": X[60:200],
+             "X_val": X[200:], "y_val": y[200:]}  # fmt: skip
+        monkeypatch.setattr(salutary.influence._newton, "REFACTOR_MAX_PARAMS", 0)
+        shared = _select(NewtonGreedySalutary(candidates=3), d, 6, seed=0)
+        cg = _select(NewtonGreedySalutary(candidates=3, solver="cg"), d, 6, seed=0)
+        np.testing.assert_array_equal(shared.indices, cg.indices)
+        np.testing.assert_array_equal(shared.labels, cg.labels)
+        np.testing.assert_allclose(shared.scores, cg.scores, rtol=1e-7)
+
     def test_singular_hessian_falls_back_to_the_dense_pseudo_inverse(self, monkeypatch):
         # A Hessian that is singular to working precision (no penalty, a duplicated
         # feature) cannot be factorized for Woodbury updates: a system small enough to

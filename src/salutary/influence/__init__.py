@@ -17,6 +17,8 @@ from salutary.influence._newton import (
     GrowingHessian,
     OneStepLosses,
     cross_entropy_sum,
+    factorized_once,
+    model_system,
     pair_hessian,
 )
 
@@ -27,7 +29,9 @@ __all__ = [
     "InfluenceFactors",
     "OneStepLosses",
     "cross_entropy_sum",
+    "factorized_once",
     "influence_matrix",
     "model_parameters",
+    "model_system",
     "pair_hessian",
 ]

@@ -132,6 +132,7 @@ class InfluenceFactors(BaseEstimator):
         y_train: np.ndarray | None = None,
         sample_weight: np.ndarray | None = None,
         X_hessian: Any = None,
+        hessian_solve: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> InfluenceFactors:
         """Compute ``V = H^{-1} g_V`` for a fitted model.
 
@@ -152,6 +153,10 @@ class InfluenceFactors(BaseEstimator):
             set's in the Hessian, ``sum_x (diag p - p p^T) (x) x x^T`` plus the L2 term
             (``sample_weight`` then does not enter it). The authors' code takes the
             unlabeled pool here; ``None`` uses ``X_train``, the textbook influence.
+        hessian_solve : callable or None, default=None
+            ``b -> H^{-1} b`` for the training Hessian at the model (with the intercepts'
+            null-direction fix, as the direct solver), already factorized by the caller:
+            used instead of ``solver`` (``salutary-newton`` factorizes it anyway).
 
         Returns
         -------
@@ -188,14 +193,26 @@ class InfluenceFactors(BaseEstimator):
         pre = getattr(model, "_preconditioner", None)
         if pre is not None and pre.shape != (train.k, train.d1):
             pre = None
-        factors, info = train.solve(
-            P_train,
-            g_val,
-            solver=self.solver,
-            tol=self.tol,
-            max_iter=self.max_iter,
-            preconditioner=pre,
-        )
+        if hessian_solve is not None and X_hessian is None:
+            b = g_val.ravel()
+            v = np.asarray(hessian_solve(b), dtype=np.float64)
+            factors = v.reshape(train.k, train.d1)
+            # The residual by one matrix-free product: the dense Hessian may be gone
+            # (factorized in place).
+            Hv = train.hvp(P_train, factors).ravel()
+            if train.null is not None:
+                Hv += train.null * (train.null @ v)
+            res = np.linalg.norm(Hv - b) / max(np.linalg.norm(b), np.finfo(float).tiny)
+            info = SolveInfo("direct", 1, float(res))
+        else:
+            factors, info = train.solve(
+                P_train,
+                g_val,
+                solver=self.solver,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                preconditioner=pre,
+            )
         self.__dict__.pop("_weights_cache", None)
         self.classes_ = classes
         self.theta_ = theta

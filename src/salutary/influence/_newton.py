@@ -27,7 +27,10 @@ __all__ = [
     "GrowingHessian",
     "OneStepLosses",
     "cross_entropy_sum",
+    "factorized_once",
+    "model_system",
     "pair_hessian",
+    "training_system",
 ]
 
 #: Largest model (``k * (d + 1)`` parameters) for which the dense Hessian is built
@@ -163,6 +166,37 @@ class GrowingHessian:
         return solve
 
 
+def factorized_once(n_params: int) -> bool:
+    """Whether a model of ``n_params`` parameters has its training Hessian factorized
+    once per round (Woodbury updates) rather than refactorized per greedy step."""
+    return n_params > REFACTOR_MAX_PARAMS
+
+
+def training_system(train: LogisticObjective, theta: np.ndarray) -> GrowingHessian:
+    """The training Hessian at ``theta`` (with the intercepts' null-direction fix), ready
+    to grow by accepted pairs."""
+    H = train.hessian(probabilities(train.logits(theta)))
+    if train.null is not None:
+        # n n^T touches only the intercepts' entries: adding it there alone gives the
+        # same matrix without a (k d1)^2 temporary.
+        at = np.flatnonzero(train.null)
+        H[np.ix_(at, at)] += np.outer(train.null[at], train.null[at])
+    return GrowingHessian(H)
+
+
+def model_system(
+    model: object, X_train: np.ndarray, sample_weight: np.ndarray | None
+) -> GrowingHessian:
+    """:func:`training_system` of a fitted model on its training set."""
+    classes, theta, l2, fit_intercept = model_parameters(model)
+    # The Hessian does not depend on the labels.
+    train = LogisticObjective(
+        X_train, np.zeros(X_train.shape[0], np.intp), len(classes), l2, fit_intercept,
+        None if sample_weight is None else np.asarray(sample_weight),
+    )  # fmt: skip
+    return training_system(train, theta)
+
+
 class OneStepLosses:
     """Validation loss one Newton step after adding each of a set of candidate pairs.
 
@@ -190,6 +224,9 @@ class OneStepLosses:
     expected_error : bool, default=False
         Evaluate the expected 0-1 error ``sum(1 - p_true)`` instead of the summed
         cross-entropy.
+    system : GrowingHessian or None, default=None
+        The training Hessian at the model, already built (:func:`model_system`), with no
+        pair added; built here when None.
 
     Attributes
     ----------
@@ -212,6 +249,7 @@ class OneStepLosses:
         pair_label: np.ndarray,
         *,
         expected_error: bool = False,
+        system: GrowingHessian | None = None,
     ) -> None:
         classes, theta, l2, fit_intercept = model_parameters(model)
         K = len(classes)
@@ -240,15 +278,7 @@ class OneStepLosses:
         # pairs' own curvature (at the same point) is added as they join. Building it
         # at every step would cost n d^2 k^2 each time for little change.
         self.train = LogisticObjective(X_train, y_index, K, l2, fit_intercept, w_train)
-        P0 = probabilities(self.train.logits(theta))
-        H = self.train.hessian(P0)
-        if self.train.null is not None:
-            # n n^T touches only the intercepts' entries: adding it there alone gives the
-            # same matrix without a (k d1)^2 temporary.
-            at = np.flatnonzero(self.train.null)
-            H[np.ix_(at, at)] += np.outer(self.train.null[at], self.train.null[at])
-        self.system = GrowingHessian(H)
-        del H
+        self.system = training_system(self.train, theta) if system is None else system
         self.Pc0 = probabilities(linear_scores(X_cand, theta, fit_intercept))
 
     def objective(self, theta: np.ndarray) -> float:

@@ -10,7 +10,14 @@ import numpy as np
 
 from salutary._sparse import densify, vstack
 from salutary._validation import Integral, Interval, Real, StrOptions
-from salutary.influence import NEWTON_MAX_PARAMS, InfluenceFactors, OneStepLosses
+from salutary.influence import (
+    NEWTON_MAX_PARAMS,
+    InfluenceFactors,
+    OneStepLosses,
+    factorized_once,
+    model_parameters,
+    model_system,
+)
 from salutary.pool import Pool, RowScorer, top_k
 from salutary.strategies._base import Selection
 from salutary.strategies._salutary import BestLabels, SalutaryLabeling
@@ -235,7 +242,19 @@ class NewtonGreedySalutary(SalutaryLabeling):
     ) -> tuple[Selection, InfluenceFactors]:  # fmt: skip
         """The selection and the first-order influence factors it ranked the pool with
         (in at most ``steps`` greedy steps, default ``self.steps``)."""
-        factors = self.influence_factors(model, X_train, X_val, y_val, sample_weight)
+        _, theta, _, _ = model_parameters(model)
+        system = None
+        if factorized_once(theta.size) and theta.size <= NEWTON_MAX_PARAMS and self.solver != "cg":
+            # The round factorizes the training Hessian once for the greedy steps: the
+            # first-order factors are one solve with it instead of a CG or a second
+            # factorization (below, small systems are refactorized per step anyway).
+            system = model_system(model, X_train, sample_weight)
+            factors = InfluenceFactors(solver=self.solver, tol=self.tol).fit(
+                model, X_train, X_val, y_val, sample_weight=sample_weight,
+                hessian_solve=system.solver(),
+            )  # fmt: skip
+        else:
+            factors = self.influence_factors(model, X_train, X_val, y_val, sample_weight)
         classes = factors.classes_
         n_params = factors.theta_.size
         budget = min(int(budget), pool.n_rows)
@@ -262,7 +281,7 @@ class NewtonGreedySalutary(SalutaryLabeling):
         pair_lab = lab.ravel()
         look = OneStepLosses(
             model, X_train, y_train, sample_weight, X_val, y_val, Xc, pair_row, pair_lab,
-            expected_error=self.objective == "error",
+            expected_error=self.objective == "error", system=system,
         )  # fmt: skip
         chosen, gains = self._greedy(look, pair_row, budget, self.steps if steps is None else steps)
         sel = Selection(
