@@ -351,3 +351,24 @@ def test_run_active_learning_reports_margins_and_agreement():
 
     oracle = run_active_learning(*args, strategy="margin", budget=6, rounds=1, y_pool=y[pool])
     assert np.isnan(oracle.margins[0]).all()
+
+
+class _ShortMargins(Strategy):
+    """Oracle-free; labels its picks but returns one margin too few."""
+
+    requires_oracle = False
+    name = "short-margins"
+
+    def _select(self, model, X_train, y_train, pool, budget, **_):
+        idx = np.arange(min(budget, pool.n_rows))
+        labels = np.full(len(idx), model.classes_[0])
+        return Selection(idx, np.zeros(len(idx)), labels, margins=np.zeros(len(idx) - 1))
+
+
+def test_margins_of_the_wrong_shape_are_refused_and_none_are_nan():
+    X, _, y_semi = data(n=300, labeled=0.5)
+    with pytest.raises(RuntimeError, match="returned margins of shape"):
+        SalutaryLabeler(strategy=_ShortMargins(), rounds=1, random_state=0).fit(X, y_semi)
+    lab = SalutaryLabeler(strategy="self-training", rounds=1, random_state=0).fit(X, y_semi)
+    added = lab.labeled_iter_ == 1
+    assert added.sum() == 10 and np.isnan(lab.salutary_margin_[added]).all()

@@ -160,14 +160,17 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
         ``"salutary-newton"`` too, whose greedy steps choose by the validation loss after
         a Newton step; with sub-batches, the round's first model). Near 0: two labels
         were about equally good, the label is a coin toss; negative: the first-order
-        influence preferred another label. NaN elsewhere, and for strategies without
-        influence margins (``"salutary-crossfit"``, ``"self-training"``,
+        influence preferred another label. Margins shrink as the rounds go: compare
+        them within a round (``labeled_iter_``). NaN elsewhere, and for strategies
+        without influence margins (``"salutary-crossfit"``, ``"self-training"``,
         ``"val-teacher"``).
     salutary_agrees_ : ndarray of bool, shape (n_samples,)
         Whether each strategy-labeled sample's label equals the prediction of the model
         of the round that chose it (before the round's refit). ``False`` elsewhere: read
-        it where ``labeled_iter_ > 0``. A label the model disagrees with is one the model
-        could not have given itself; it teaches the most, and is wrong more often.
+        it where ``labeled_iter_ > 0``. In the benchmark (7 tabular datasets, 10 seeds,
+        the default strategy) labels the model disagreed with were right 57% of the
+        time, the others 85%; the smallest tenth of each round's margins 69%, the
+        largest 85% (``benchmarks/margin_deciles.py``; docs, "Your own files").
     validation_loss_ : list of float
         Summed validation cross-entropy after each fit of the rounds (``n_iter_ + 1``
         values).
