@@ -23,6 +23,14 @@ from salutary.cli._run_work import parse_strategies, round_columns
 FEATURES = ["x1", "x2", "color", "x3", "x4"]
 CLASSES = np.array(["cat", "dog", "fish"])
 BUDGET, ROUNDS = 5, 3
+#: The columns salutary label adds after the unlabeled file's.
+EVIDENCE = [
+    "salutary_row",
+    "salutary_round",
+    "salutary_score",
+    "salutary_margin",
+    "salutary_agrees",
+]
 
 runner = CliRunner()
 
@@ -119,9 +127,7 @@ def check_output_frame(out: pd.DataFrame, files: Files, target_dtype_kind: str) 
     assert list(out.columns) == [
         *FEATURES,
         "species",
-        "salutary_row",
-        "salutary_round",
-        "salutary_score",
+        *EVIDENCE,
     ]
     assert len(out) == BUDGET * ROUNDS
     # salutary_row points back into the unlabeled file (data rows from 1).
@@ -134,6 +140,8 @@ def check_output_frame(out: pd.DataFrame, files: Files, target_dtype_kind: str) 
     assert out["salutary_score"].dtype == np.float64
     for _, part in out.groupby("salutary_round"):
         assert part["salutary_score"].is_monotonic_decreasing
+    assert out["salutary_margin"].dtype == np.float64 and out["salutary_margin"].notna().all()
+    assert out["salutary_agrees"].dtype == bool
     # the rows are unlabeled rows, with their original values
     merged = out.merge(files.pool, on=FEATURES, how="left", indicator=True)
     assert (merged["_merge"] == "both").all()
@@ -188,9 +196,7 @@ def test_label_unlabeled_file_with_target_column(tmp_path):
     assert list(out.columns) == [
         "species",
         *FEATURES,
-        "salutary_row",
-        "salutary_round",
-        "salutary_score",
+        *EVIDENCE,
     ]
     pd.testing.assert_frame_equal(out[expected.columns], expected)
 
@@ -235,11 +241,42 @@ def test_label_matches_salutary_labeler(tmp_path, strategy):
         salutary_row=chosen + 1,
         salutary_round=rounds[chosen],
         salutary_score=labeler.salutary_score_[n:][chosen],
+        salutary_margin=labeler.salutary_margin_[n:][chosen],
+        salutary_agrees=labeler.salutary_agrees_[n:][chosen],
     )
     expected = expected.sort_values(
         ["salutary_round", "salutary_score"], ascending=[True, False]
     ).reset_index(drop=True)
     pd.testing.assert_frame_equal(out, expected, check_dtype=False, rtol=1e-9)
+    if strategy == "salutary":  # round 1's evidence, against a dense influence computation
+        from test_influence import _dense_influence
+
+        first = out[out["salutary_round"] == 1]
+        X_first = X_pool[first["salutary_row"].to_numpy() - 1]
+        model = LogisticModel(l2=l2).fit(X_lab, y_lab)
+        top2 = np.sort(_dense_influence(model, X_lab, X_val, y_val, X_first), axis=1)[:, -2:]
+        np.testing.assert_allclose(first["salutary_margin"], top2[:, 1] - top2[:, 0], rtol=1e-6)
+        predicted = classes[model.predict(X_first)]
+        np.testing.assert_array_equal(first["salutary_agrees"], predicted == first["species"])
+
+
+def test_label_id_column_is_carried_and_kept_out_of_the_features(tmp_path):
+    """A numeric --id column would change the model if it were a feature: the result with
+    it equals the result without the column, plus the column; a missing one is named."""
+    files = Files(tmp_path)
+    assert_ok(invoke(files.args()))
+    without = read(files.output)
+    files.output.unlink()
+    pool = files.pool.assign(key=np.arange(len(files.pool)) * 7.5 + 1000)
+    path = write(pool, files.dir / "with_key.csv")
+    assert_ok(invoke(files.args("--id", "key", unlabeled=path)))
+    out = read(files.output)
+    assert list(out.columns) == [*FEATURES, "key", "species", *EVIDENCE]
+    np.testing.assert_array_equal(out["key"], pool["key"].iloc[out["salutary_row"] - 1])
+    pd.testing.assert_frame_equal(out.drop(columns="key"), without)
+    files.output.unlink()
+    result = invoke(files.args("--id", "nosuch", unlabeled=path))
+    assert_bad_input(result, files.out_dir, "--id 'nosuch' is not a column of")
 
 
 def test_label_dask_engine_refuses_an_oracle_strategy_before_starting_a_cluster(tmp_path):

@@ -141,7 +141,8 @@ def test_id_column_is_carried_and_rows_point_back(tmp_path):
     assert_ok(invoke(files.args("--id", "user", unlabeled=path)))
     out = read(files.output)
     assert list(out.columns) == [*FEATURES, "user", "species", "salutary_row",
-                                 "salutary_round", "salutary_score"]  # fmt: skip
+                                 "salutary_round", "salutary_score", "salutary_margin",
+                                 "salutary_agrees"]  # fmt: skip
     np.testing.assert_array_equal(out["user"], pool["user"].iloc[out["salutary_row"] - 1])
     # Without --id the extra column is a feature the other files lack: refused.
     files.output.unlink()

@@ -264,3 +264,111 @@ def test_bad_parameters_and_inputs_are_refused():
         SalutaryLabeler().fit(X[:4], np.array([0, 1, -1, -1]))
     with pytest.raises(ValueError, match="needs an oracle"):
         SalutaryLabeler(strategy="margin").fit(X, y_semi)
+
+
+# ------------------------------------------------------------- evidence for every label
+def _round_fits(lab: SalutaryLabeler, X: np.ndarray, l2: float):
+    """Per round: its training rows (the labeled rows and those labeled in earlier
+    rounds), its model refit independently on them, and the rows it labeled."""
+    for r in range(1, lab.n_iter_ + 1):
+        train = np.flatnonzero((lab.labeled_iter_ >= 0) & (lab.labeled_iter_ < r))
+        model = LogisticModel(l2=l2).fit(X[train], lab.transduction_[train])
+        yield train, model, np.flatnonzero(lab.labeled_iter_ == r)
+
+
+def _evidence_data():
+    X, y, y_semi = data(n=500, d=4, k=3, labeled=0.4, seed=7)
+    return X[100:], y[100:], y_semi[100:], X[:100], y[:100]
+
+
+@pytest.mark.parametrize("strategy", ["salutary", "salutary-newton"])
+def test_margin_and_agreement_against_dense_influence_and_refit_models(strategy):
+    """salutary_margin_ is the influence of the chosen label minus the best other one
+    (for the first-order strategy: best minus second best), computed densely with the
+    round's model; salutary_agrees_ is that model's prediction. Every round's model is
+    refit independently."""
+    from test_influence import _dense_influence
+
+    X, _, y_semi, X_val, y_val = _evidence_data()
+    l2 = 2.0
+    lab = SalutaryLabeler(
+        LogisticModel(l2=l2), budget=8, rounds=3, strategy=strategy, random_state=0
+    ).fit(X, y_semi, X_val, y_val)
+    assert lab.n_iter_ == 3
+    agrees_seen = []
+    for train, model, rows in _round_fits(lab, X, l2):
+        I = _dense_influence(model, X[train], X_val, y_val, X[rows])
+        col = np.searchsorted(model.classes_, lab.transduction_[rows])
+        best_other = np.where(np.arange(3) == col[:, None], -np.inf, I).max(axis=1)
+        expected = I[np.arange(len(rows)), col] - best_other
+        np.testing.assert_allclose(lab.salutary_margin_[rows], expected, rtol=1e-6, atol=1e-9)
+        if strategy == "salutary":
+            top2 = np.sort(I, axis=1)[:, -2:]
+            np.testing.assert_allclose(
+                lab.salutary_margin_[rows], top2[:, 1] - top2[:, 0], rtol=1e-6, atol=1e-9
+            )
+        agrees = model.predict(X[rows]) == lab.transduction_[rows]
+        np.testing.assert_array_equal(lab.salutary_agrees_[rows], agrees)
+        agrees_seen.extend(agrees)
+    assert set(agrees_seen) == {True, False}  # both outcomes occur: the check can tell
+    others = lab.labeled_iter_ <= 0
+    assert np.isnan(lab.salutary_margin_[others]).all()
+    assert not lab.salutary_agrees_[others].any()
+
+
+def test_run_active_learning_reports_margins_and_agreement():
+    """Round 1 of run_active_learning against the dense influence of the initial model;
+    oracle answers have no margin (NaN), and agreement compares the label added, true or
+    salutary, with the prediction of the model that chose the row."""
+    from test_influence import _dense_influence
+
+    from salutary.loop import run_active_learning
+
+    X, y, y_semi, X_val, y_val = _evidence_data()
+    lab, pool = y_semi != -1, y_semi == -1
+    args = (X[lab], y[lab], X[pool], X_val, y_val, X_val, y_val)
+    model = LogisticModel(l2=2.0)
+    first = LogisticModel(l2=2.0).fit(X[lab], y[lab])
+    out = run_active_learning(*args, strategy="salutary", budget=6, rounds=2, model=model)
+    rows = out.selected[0]
+    I = _dense_influence(first, X[lab], X_val, y_val, X[pool][rows])
+    top2 = np.sort(I, axis=1)[:, -2:]
+    np.testing.assert_allclose(out.margins[0], top2[:, 1] - top2[:, 0], rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(out.agrees[0], first.predict(X[pool][rows]) == out.labels[0])
+    assert [len(m) for m in out.margins] == [len(a) for a in out.agrees] == [6, 6]
+
+    hybrid = run_active_learning(
+        *args, strategy="salutary-hybrid:true_fraction=0.5", budget=6, rounds=1,
+        y_pool=y[pool], model=model,
+    )  # fmt: skip
+    asked = hybrid.asked[0]
+    assert asked.sum() == 3
+    assert np.isnan(hybrid.margins[0][asked]).all()
+    assert np.isfinite(hybrid.margins[0][~asked]).all()
+    rows, labels = hybrid.selected[0], hybrid.labels[0]
+    np.testing.assert_array_equal(labels[asked], y[pool][rows][asked])
+    np.testing.assert_array_equal(hybrid.agrees[0], first.predict(X[pool][rows]) == labels)
+
+    oracle = run_active_learning(*args, strategy="margin", budget=6, rounds=1, y_pool=y[pool])
+    assert np.isnan(oracle.margins[0]).all()
+
+
+class _ShortMargins(Strategy):
+    """Oracle-free; labels its picks but returns one margin too few."""
+
+    requires_oracle = False
+    name = "short-margins"
+
+    def _select(self, model, X_train, y_train, pool, budget, **_):
+        idx = np.arange(min(budget, pool.n_rows))
+        labels = np.full(len(idx), model.classes_[0])
+        return Selection(idx, np.zeros(len(idx)), labels, margins=np.zeros(len(idx) - 1))
+
+
+def test_margins_of_the_wrong_shape_are_refused_and_none_are_nan():
+    X, _, y_semi = data(n=300, labeled=0.5)
+    with pytest.raises(RuntimeError, match="returned margins of shape"):
+        SalutaryLabeler(strategy=_ShortMargins(), rounds=1, random_state=0).fit(X, y_semi)
+    lab = SalutaryLabeler(strategy="self-training", rounds=1, random_state=0).fit(X, y_semi)
+    added = lab.labeled_iter_ == 1
+    assert added.sum() == 10 and np.isnan(lab.salutary_margin_[added]).all()

@@ -74,6 +74,13 @@ class ActiveLearningResult:
         Per round, which chosen rows were labeled by the oracle.
     scores : list of ndarray
         Per round, the strategy's scores of the chosen rows.
+    margins : list of ndarray
+        Per round, how much better each chosen row's label is predicted to be than its
+        best other label (``Selection.margins``; see :class:`LabelRound`); NaN for rows
+        labeled by the oracle and for strategies that give no margin.
+    agrees : list of ndarray of bool
+        Per round, whether each chosen row's label equals the prediction of the model
+        that chose it (the model before the round's refit).
     agreement : list of float
         Per round, the fraction of given labels equal to the hidden ground truth; NaN
         when ``y_pool`` was not supplied. Computed after the fact, for reporting only.
@@ -97,6 +104,8 @@ class ActiveLearningResult:
     labels: list[np.ndarray] = field(default_factory=list)
     asked: list[np.ndarray] = field(default_factory=list)
     scores: list[np.ndarray] = field(default_factory=list)
+    margins: list[np.ndarray] = field(default_factory=list)
+    agrees: list[np.ndarray] = field(default_factory=list)
     agreement: list[float] = field(default_factory=list)
     validation_loss: list[float] = field(default_factory=list)
     n_labeled: list[int] = field(default_factory=list)
@@ -185,6 +194,15 @@ class LabelRound:
         Wall-clock seconds of the round (selection and refit).
     model : estimator or None
         The model fitted after the round (the loop's own object: do not keep it).
+    margins : ndarray of float
+        How much better each row's label is predicted to be than its best other label,
+        as the strategy measured it (``Selection.margins``: for the influence-based
+        strategies, the first-order influence of the label minus that of the runner-up,
+        with the round's model). Small or negative: a doubtful label. NaN for rows the
+        oracle labeled and for strategies that give no margin.
+    agrees : ndarray of bool
+        Whether each row's label equals the prediction of the model that chose it (the
+        model before this round's refit).
     """
 
     round: int
@@ -194,6 +212,8 @@ class LabelRound:
     asked: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     seconds: float = 0.0
     model: Any = None
+    margins: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    agrees: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
 
 def _asked(strategy: Strategy, sel: Selection, n: int) -> np.ndarray:
@@ -213,6 +233,21 @@ def _asked(strategy: Strategy, sel: Selection, n: int) -> np.ndarray:
     if not ask.all() and (sel.labels is None or len(sel.labels) != n):
         raise RuntimeError(f"strategy {strategy.name!r} left picks unlabeled and unasked")
     return ask
+
+
+def _margins(strategy: Strategy, sel: Selection, ask: np.ndarray) -> np.ndarray:
+    """The margins of the picks' labels, checked; NaN where the oracle answered (the
+    margin was of a label not kept) or where the strategy gives none."""
+    n = len(ask)
+    if sel.margins is None:
+        return np.full(n, np.nan)
+    margins = np.asarray(sel.margins, dtype=np.float64)
+    if margins.shape != (n,):
+        raise RuntimeError(
+            f"strategy {strategy.name!r} returned margins of shape {margins.shape} for "
+            f"{n} picks; expected ({n},)"
+        )
+    return np.where(ask, np.nan, margins)
 
 
 def run_rounds(
@@ -313,7 +348,10 @@ def run_rounds(
         else:  # mixed: the oracle sees only the picks the strategy asks about
             labels = np.asarray(sel.labels).astype(y_train.dtype, copy=True)
             labels[ask] = np.asarray(oracle(chosen[ask]))
-        X_train = vstack([X_train, pool.take(idx)])
+        X_new = pool.take(idx)
+        # Does the label say what the model that chose it predicts? (before the refit)
+        agrees = np.zeros(0, bool) if not len(idx) else np.asarray(model.predict(X_new) == labels)
+        X_train = vstack([X_train, X_new])
         y_train = np.concatenate([y_train, labels.astype(y_train.dtype, copy=False)])
         w_train = np.concatenate([w_train, w_pool[chosen]])
         trusted = np.concatenate([trusted, ask])
@@ -321,7 +359,9 @@ def run_rounds(
         pool.remove(idx)
         fit()
         seconds = time.perf_counter() - t0
-        report(LabelRound(r, chosen, labels, np.asarray(sel.scores), ask, seconds, model))
+        margins = _margins(strategy, sel, ask)
+        scores = np.asarray(sel.scores)
+        report(LabelRound(r, chosen, labels, scores, ask, seconds, model, margins, agrees))
         if stop_when_empty and not len(idx):
             break
     return model
@@ -524,6 +564,8 @@ def run_active_learning(
             result.labels.append(labels)
             result.asked.append(done.asked)
             result.scores.append(done.scores)
+            result.margins.append(done.margins)
+            result.agrees.append(done.agrees)
             result.seconds.append(done.seconds)
             result.agreement.append(
                 float(np.mean(labels == y_pool[chosen]))

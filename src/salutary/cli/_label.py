@@ -236,8 +236,11 @@ def label(
     target value are labeled rows, never relabeled. Each round the BUDGET most helpful
     pool rows get their salutary label; after ROUNDS rounds the chosen rows are written
     with all their original columns, the target filled in, and the columns salutary_row
-    (the row of the unlabeled file, from 1), salutary_round (1..R) and salutary_score,
-    sorted by round then score (highest first).
+    (the row of the unlabeled file, from 1), salutary_round (1..R), salutary_score (the
+    predicted decrease of the validation loss), salutary_margin (how much more the
+    label is predicted to help than the runner-up label; near 0 or below: doubtful;
+    empty for strategies without one) and salutary_agrees (whether the label is the
+    model's own prediction), sorted by round then score (highest first).
 
     With --engine dask the pool is held by the workers of a Dask cluster and each round
     scores it there (the model and the influence factors stay in this process); the

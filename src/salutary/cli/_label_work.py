@@ -26,12 +26,24 @@ from salutary.tabular import Tables, check_budget, check_output, load_tables, wr
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["ROUND_COLUMN", "ROW_COLUMN", "SCORE_COLUMN", "label", "stdin_as_file"]
+__all__ = [
+    "AGREES_COLUMN",
+    "EVIDENCE_COLUMNS",
+    "MARGIN_COLUMN",
+    "ROUND_COLUMN",
+    "ROW_COLUMN",
+    "SCORE_COLUMN",
+    "label",
+    "stdin_as_file",
+]
 
 #: Columns the ``label`` output adds to the unlabeled file's columns.
 ROW_COLUMN = "salutary_row"
 ROUND_COLUMN = "salutary_round"
 SCORE_COLUMN = "salutary_score"
+MARGIN_COLUMN = "salutary_margin"
+AGREES_COLUMN = "salutary_agrees"
+EVIDENCE_COLUMNS = (ROW_COLUMN, ROUND_COLUMN, SCORE_COLUMN, MARGIN_COLUMN, AGREES_COLUMN)
 
 #: How standard input is named in messages.
 STDIN_NAME = "'-' (standard input)"
@@ -89,7 +101,7 @@ def label(
             check_budget(budget, rounds, len(tables.pool_rows), name=_pool_name(tables))
             if not to_stdout:
                 _check_not_an_input(output, tables)
-            for col in (ROW_COLUMN, ROUND_COLUMN, SCORE_COLUMN):
+            for col in EVIDENCE_COLUMNS:
                 if col in tables.unlabeled.columns:
                     raise InputError(
                         f"{tables.unlabeled_file.name} already has a column {col!r}, which "
@@ -275,6 +287,8 @@ def _salutary_label(
     pool_round = np.full(n_pool, -1, dtype=np.int64)
     pool_label = np.full(n_pool, -1, dtype=np.int64)
     pool_score = np.full(n_pool, np.nan)
+    pool_margin = np.full(n_pool, np.nan)
+    pool_agrees = np.zeros(n_pool, dtype=bool)
     pool = ArrayPool(tables.X_pool) if client is None else DaskPool(
         scatter_pool(tables.X_pool, client), client
     )  # fmt: skip
@@ -288,6 +302,8 @@ def _salutary_label(
             pool_round[done.rows] = done.round
             pool_label[done.rows] = done.labels
             pool_score[done.rows] = done.scores
+            pool_margin[done.rows] = done.margins
+            pool_agrees[done.rows] = done.agrees
             progress.update(
                 task, completed=done.round, description=f"salutary labeling: round {done.round}"
             )
@@ -316,6 +332,8 @@ def _salutary_label(
     out[ROW_COLUMN] = rows.astype(np.int64) + 1
     out[ROUND_COLUMN] = pool_round[chosen].astype(np.int64)
     out[SCORE_COLUMN] = pool_score[chosen].astype(np.float64)
+    out[MARGIN_COLUMN] = pool_margin[chosen]
+    out[AGREES_COLUMN] = pool_agrees[chosen]
     out = out.sort_values([ROUND_COLUMN, SCORE_COLUMN], ascending=[True, False], kind="mergesort")
     return out.reset_index(drop=True)
 

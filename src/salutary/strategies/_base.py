@@ -14,7 +14,7 @@ from salutary._sparse import is_sparse
 from salutary._validation import validate_params
 from salutary.pool import Pool, as_pool
 
-__all__ = ["Selection", "Strategy", "rows_in", "warm_clone"]
+__all__ = ["Selection", "Strategy", "chosen_margin", "pick_margins", "rows_in", "warm_clone"]
 
 
 @dataclass
@@ -34,12 +34,53 @@ class Selection:
         Which picks go to the oracle (their entry in ``labels`` is then ignored); the
         others keep ``labels``. Only strategies with ``requires_oracle`` may ask. ``None``:
         as ``requires_oracle`` says (all picks asked, or none).
+    margins : ndarray of float or None
+        How much better each pick's label in ``labels`` is predicted to be than the
+        best other label (:func:`chosen_margin`; small or negative: doubtful). ``None``
+        for strategies that measure no such thing.
     """
 
     indices: np.ndarray
     scores: np.ndarray
     labels: np.ndarray | None = None
     ask: np.ndarray | None = None
+    margins: np.ndarray | None = None
+
+
+def chosen_margin(influence: Any, classes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Influence of each row's chosen label minus the largest influence of its other labels.
+
+    Parameters
+    ----------
+    influence : ndarray of shape (n, n_classes)
+        Predicted decrease of the validation loss per (row, class), columns in
+        ``classes`` order (:meth:`salutary.influence.InfluenceFactors.score`).
+    classes : ndarray of shape (n_classes,)
+        Sorted, as a fitted model's ``classes_``.
+    labels : ndarray of shape (n,)
+        The label chosen for each row (values of ``classes``).
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        For the label of largest influence, its lead over the runner-up (0: two labels
+        equally good); negative when another label has the larger influence.
+    """
+    I = np.asarray(influence, dtype=np.float64)
+    rows = np.arange(len(I))
+    col = np.searchsorted(classes, labels)
+    others = I.copy()
+    others[rows, col] = -np.inf
+    return I[rows, col] - others.max(axis=1, initial=-np.inf)
+
+
+def pick_margins(factors: Any, pool: Pool, indices: np.ndarray, labels: Any) -> np.ndarray:
+    """:func:`chosen_margin` of the pool rows ``indices`` with the labels they were
+    given, by the first-order influence of fitted ``InfluenceFactors``."""
+    if not len(indices):
+        return np.zeros(0)
+    influence = factors.score(pool.take(indices))
+    return chosen_margin(influence, factors.classes_, np.asarray(labels))
 
 
 class Strategy(BaseEstimator, ABC):

@@ -19,7 +19,7 @@ from salutary.influence import (
     model_system,
 )
 from salutary.pool import Pool, RowScorer, top_k
-from salutary.strategies._base import Selection
+from salutary.strategies._base import Selection, pick_margins
 from salutary.strategies._salutary import BestLabels, SalutaryLabeling
 
 __all__ = ["MarginGap", "NewtonGreedySalutary", "SalutaryHybrid", "label_margin"]
@@ -165,14 +165,18 @@ class NewtonGreedySalutary(SalutaryLabeling):
         budget = min(int(budget), pool.n_rows)
         growth = self.max_growth
         if growth is None or budget <= _sub_batch(float(growth), len(y_train)):
-            return self._newton_select(
+            sel, factors = self._newton_select(
                 model, X_train, y_train, pool, budget, X_val=X_val, y_val=y_val,
                 sample_weight=sample_weight, rng=rng,
             )  # fmt: skip
-        return self._batched_select(
-            model, X_train, y_train, pool, budget, float(growth),
-            X_val=X_val, y_val=y_val, sample_weight=sample_weight, rng=rng,
-        )  # fmt: skip
+        else:
+            sel, factors = self._batched_select(
+                model, X_train, y_train, pool, budget, float(growth),
+                X_val=X_val, y_val=y_val, sample_weight=sample_weight, rng=rng,
+            )  # fmt: skip
+        # Each pick's evidence: the first-order margin of its label, with the round's factors.
+        sel.margins = pick_margins(factors, pool, sel.indices, sel.labels)
+        return sel, factors
 
     def _batched_select(
         self, model, X_train, y_train, pool: Pool, budget, growth, *, X_val, y_val,
@@ -399,4 +403,4 @@ class SalutaryHybrid(NewtonGreedySalutary):
         elif n_ask > 0:
             margin = label_margin(factors.score(pool.take(sel.indices)))
             ask[top_k(-margin, n_ask, rng)] = True
-        return Selection(indices=sel.indices, scores=sel.scores, labels=sel.labels, ask=ask)
+        return Selection(sel.indices, sel.scores, sel.labels, ask=ask, margins=sel.margins)

@@ -13,7 +13,7 @@ from salutary._sparse import vstack
 from salutary._validation import Integral, Interval, Real, StrOptions
 from salutary.influence import InfluenceFactors
 from salutary.pool import Pool, RowScorer
-from salutary.strategies._base import Selection, Strategy, rows_in, warm_clone
+from salutary.strategies._base import Selection, Strategy, pick_margins, rows_in, warm_clone
 
 __all__ = [
     "BestLabels",
@@ -103,9 +103,9 @@ class SalutaryLabeling(Strategy):
         """The ``budget`` rows of largest best-case influence, with their salutary labels."""
         best = pool.top_k(BestLabels(factors), budget, rng)
         assert best.labels is not None  # BestLabels labels every row
-        return Selection(
-            indices=best.indices, scores=best.scores, labels=factors.classes_[best.labels]
-        )
+        labels = factors.classes_[best.labels]
+        margins = pick_margins(factors, pool, best.indices, labels)
+        return Selection(best.indices, best.scores, labels, margins=margins)
 
     def _select(
         self, model, X_train, y_train, pool, budget, *, X_val, y_val, sample_weight, trusted, rng
