@@ -542,6 +542,11 @@ def test_n_true_is_derived_for_runs_stored_without_it():
     got = with_n_true(specs).set_index(["strategy", "seed", "round"])["n_true"]
     assert np.isnan(got.loc[("salutary-hybrid:true_fraction=0.5", 0, 1)])
     assert got.loc[("salutary:tol=1e-8", 0, 1)] == 0
+    # Names of no strategy (retired ones) follow the stored oracle column.
+    gone = bare.replace({"strategy": {"margin": "retired", "salutary": "retired-free"}})
+    gone["oracle"] = gone["strategy"] == "retired"
+    got = with_n_true(gone).set_index(["strategy", "seed", "round"])["n_true"]
+    assert got.loc[("retired", 0, 1)] == 10 and got.loc[("retired-free", 0, 1)] == 0
 
 
 def test_store_imported_from_an_old_results_file_gets_n_true(tmp_path):

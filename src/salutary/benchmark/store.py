@@ -284,9 +284,12 @@ def with_n_true(results: pd.DataFrame) -> pd.DataFrame:
             spent = out["n_labeled"] - out.groupby(keys)["n_labeled"].transform("min")
         if "budget" in out:
             spent = spent.fillna(out["round"] * out["budget"])
-        oracle = out["strategy"].map(oracle_kind)
+        # Once per distinct name, not per row: parsing a spec costs a few microseconds.
+        names = pd.unique(out["strategy"])
+        oracle = out["strategy"].map(dict(zip(names, map(oracle_kind, names), strict=True)))
         if "oracle" in out:
-            unknown = ~out["strategy"].map(known_strategy).astype(bool)
+            known = dict(zip(names, map(known_strategy, names), strict=True))
+            unknown = ~out["strategy"].map(known).astype(bool)
             oracle[unknown] = out.loc[unknown, "oracle"].astype(float)
         derived = spent.where(oracle == 1.0, np.where(oracle == 0.0, 0.0, np.nan))
         out["n_true"] = out["n_true"].astype(float).where(~missing, derived)
