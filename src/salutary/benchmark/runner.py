@@ -214,9 +214,13 @@ def _run_on_cluster(
         for key in pending:
             if store.claim(key):
                 name = f"salutary-bench-{key.filename.removesuffix('.parquet')}"
-                future = client.submit(
-                    _cluster_task, key, key=f"{name}-{uuid.uuid4().hex[:8]}", pure=False
-                )
+                try:
+                    future = client.submit(
+                        _cluster_task, key, key=f"{name}-{uuid.uuid4().hex[:8]}", pure=False
+                    )
+                except BaseException:
+                    store.release(key)
+                    raise
                 running[future] = key
                 arrived.add(future)
                 return True
@@ -239,9 +243,10 @@ def _run_on_cluster(
             finish(key, error)
             submit_next()
     finally:  # interrupted: give back the runs in flight
-        for future, key in running.items():
-            future.cancel()
+        for key in running.values():
             store.release(key)
+        for future in running:
+            future.cancel()
 
 
 @dataclass
