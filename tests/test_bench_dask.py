@@ -45,10 +45,11 @@ def client():
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> pd.DataFrame:
-    """The grid run by the local engine, in this process."""
+    """The grid run by the ordinary ``salutary bench`` (the local engine, one process)."""
     store = ResultStore(tmp_path_factory.mktemp("reference"))
-    outcome = run_grid(store, KEYS)
-    assert sorted(outcome.ran) == sorted(KEYS)
+    result = invoke([*ARGS, "--store", str(store.path)])
+    assert result.exit_code == 0 and "6 runs done" in result.output, result.output
+    assert store.done() == set(KEYS)
     return _stable(store.load())
 
 
