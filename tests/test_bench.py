@@ -13,7 +13,15 @@ import pytest
 from scipy import stats
 from sklearn.datasets import load_breast_cancer
 
-from salutary.benchmark import PROTOCOLS, ResultStore, RunKey, grid, run_grid, run_one
+from salutary.benchmark import (
+    PROTOCOLS,
+    ResultStore,
+    RunKey,
+    grid,
+    run_grid,
+    run_one,
+    with_n_true,
+)
 from salutary.benchmark.report import (
     ablation_table,
     compare,
@@ -232,6 +240,68 @@ def test_strategy_spec_runs_and_is_stored_under_its_spec(tmp_path):
     assert store.done() == {key}
     frame = store.load()
     assert set(frame["strategy"]) == {spec} and not frame["oracle"].any()
+
+
+def _run_frame(key: RunKey, rng: np.random.Generator, rounds: int = 3) -> pd.DataFrame:
+    """A stored run as the current code writes it (every column), with random numbers."""
+    return pd.DataFrame(
+        {
+            "dataset": key.dataset,
+            "protocol": key.protocol,
+            "strategy": key.strategy,
+            "seed": key.seed,
+            "round": np.arange(rounds),
+            "n_labeled": 300 + 10 * np.arange(rounds),
+            "accuracy": rng.random(rounds),
+            "validation_loss": rng.random(rounds),
+            "label_agreement": rng.random(rounds),
+            "seconds": rng.random(rounds),
+            "budget": 10,
+            "n_val": 100,
+            "n_pool": 1000,
+            "oracle": key.strategy in ("random", "margin"),
+            "run_seconds": rng.random(),
+            "n_true": 10 * np.arange(rounds),
+        }
+    )
+
+
+def test_load_equals_concatenating_the_files_one_by_one(tmp_path):
+    """Files of several schemas interleaved in name order: old runs without n_true,
+    oracle or label_agreement, another column order, a float column that is an integer
+    elsewhere, n_true missing in some rows, an extra column, an empty run, a nullable
+    boolean. The oracle is the old loader: pd.concat of pd.read_parquet of each file."""
+    rng = np.random.default_rng(0)
+    store = ResultStore(tmp_path / "store")
+    variants = [
+        lambda f: f,
+        lambda f: f.drop(columns=["n_true"]),
+        lambda f: f.drop(columns=["n_true", "oracle", "label_agreement"]),
+        lambda f: f[f.columns[::-1]],
+        lambda f: f.assign(n_labeled=f["n_labeled"].astype(float)),
+        lambda f: f.assign(n_true=[0.0, np.nan, 20.0]),
+        lambda f: f.assign(note="rerun"),
+        lambda f: f.iloc[:0],
+        lambda f: f.assign(oracle=pd.array([True, None, False], dtype="boolean")),
+    ]
+    keys = grid(["a", "b"], ["paper", "fair"], ["random", "salutary", "margin"], [0, 1, 2])
+    files = []
+    for i, key in enumerate(keys):
+        files.append(store.write(key, variants[i % len(variants)](_run_frame(key, rng))))
+    (store.path / ".claims").mkdir()
+    (store.path / "notes.parquet").write_bytes(b"not a run")  # not a run's name: ignored
+    files.sort()
+    expected = with_n_true(pd.concat([pd.read_parquet(f) for f in files], ignore_index=True))
+    got = store.load()
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert len(got) == 3 * 32 and got.columns[-1] == "note"  # 4 empty runs
+    # One schema only (the common case) takes the single-table path.
+    one = ResultStore(tmp_path / "one")
+    same = sorted(one.write(k, _run_frame(k, rng)) for k in keys[:5])
+    pd.testing.assert_frame_equal(
+        one.load(), pd.concat([pd.read_parquet(f) for f in same], ignore_index=True)
+    )
+    assert ResultStore(tmp_path / "none").load().empty
 
 
 # ------------------------------------------------------------------ report statistics
@@ -472,6 +542,11 @@ def test_n_true_is_derived_for_runs_stored_without_it():
     got = with_n_true(specs).set_index(["strategy", "seed", "round"])["n_true"]
     assert np.isnan(got.loc[("salutary-hybrid:true_fraction=0.5", 0, 1)])
     assert got.loc[("salutary:tol=1e-8", 0, 1)] == 0
+    # Names of no strategy (retired ones) follow the stored oracle column.
+    gone = bare.replace({"strategy": {"margin": "retired", "salutary": "retired-free"}})
+    gone["oracle"] = gone["strategy"] == "retired"
+    got = with_n_true(gone).set_index(["strategy", "seed", "round"])["n_true"]
+    assert got.loc[("retired", 0, 1)] == 10 and got.loc[("retired-free", 0, 1)] == 0
 
 
 def test_store_imported_from_an_old_results_file_gets_n_true(tmp_path):

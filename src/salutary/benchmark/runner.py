@@ -1,28 +1,36 @@
-"""The benchmark grid: one run of a (dataset, protocol, strategy, seed), and many in parallel."""
+"""The benchmark grid: one run of a (dataset, protocol, strategy, seed), and many in parallel
+(in processes of this machine, or on the workers of a Dask cluster)."""
 
 from __future__ import annotations
 
 import copy
 import functools
 import hashlib
+import threading
 import time
 import traceback
+import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from salutary._optional import import_optional
 from salutary.benchmark.protocols import PROTOCOLS, RunKey
 from salutary.benchmark.store import ResultStore
 from salutary.datasets import Dataset, load_dataset
 from salutary.experiment import run_split
 from salutary.model import LogisticModel
 from salutary.strategies import parse_strategy, strategy_class
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = ["GridOutcome", "grid", "run_grid", "run_one"]
 
@@ -40,6 +48,8 @@ class _SharedFirstFit(LogisticModel):
 
     _store: ClassVar[OrderedDict[str, dict]] = OrderedDict()
     _capacity: ClassVar[int] = 2
+    # A Dask worker may run several runs at once on threads of one process.
+    _lock: ClassVar[threading.Lock] = threading.Lock()
     hits: ClassVar[int] = 0
 
     def fit(self, X, y, sample_weight=None):
@@ -52,17 +62,20 @@ class _SharedFirstFit(LogisticModel):
         digest.update(np.ascontiguousarray(y_c).tobytes() if y_c.dtype != object else
                       repr(y_c.tolist()).encode())  # fmt: skip
         key = digest.hexdigest()
-        state = self._store.get(key)
+        with self._lock:
+            state = self._store.get(key)
+            if state is not None:
+                type(self).hits += 1
+                self._store.move_to_end(key)
         if state is not None:
-            type(self).hits += 1
-            self._store.move_to_end(key)
             self.__dict__.update(copy.deepcopy(state))
             return self
         super().fit(X, y)
         fitted = {k: v for k, v in self.__dict__.items() if k.endswith("_") or k.startswith("_")}
-        self._store[key] = copy.deepcopy(fitted)
-        while len(self._store) > self._capacity:
-            self._store.popitem(last=False)
+        with self._lock:
+            self._store[key] = copy.deepcopy(fitted)
+            while len(self._store) > self._capacity:
+                self._store.popitem(last=False)
         return self
 
 
@@ -107,22 +120,126 @@ def run_one(key: RunKey) -> pd.DataFrame:
 _TAKEN = "\0taken"
 
 
+class _OneBlasThread:
+    """One BLAS thread while any run of this process is running, as a context manager.
+
+    Runs are parallel across processes (or Dask workers) instead, and one thread gives
+    the same bits in every engine. ``threadpool_limits`` sets a limit for the whole
+    process, so runs on several threads of one process (a Dask worker with more than
+    one thread) share one limit, set by the first and lifted by the last.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._limit: Any = None
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._users == 0:
+                self._limit = threadpool_limits(1)
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    self._limit.restore_original_limits()
+
+
+_one_blas_thread = _OneBlasThread()
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+
+
 def _worker(key: RunKey, store_path: str) -> tuple[RunKey, str | None]:
     """Claim, run and store one key: ``(key, None)``, ``(key, _TAKEN)`` or ``(key, error)``."""
-    # One BLAS thread per process: the grid is parallel across processes instead.
     store = ResultStore(store_path)
     if not store.claim(key):
         return key, _TAKEN
     try:
-        with threadpool_limits(1):
+        with _one_blas_thread():
             frame = run_one(key)
         store.write(key, frame)
         return key, None
     except Exception as exc:  # reported by the parent, the grid goes on
-        tb = traceback.format_exc(limit=3)
-        return key, f"{type(exc).__name__}: {exc}\n{tb}"
+        return key, _error(exc)
     finally:
         store.release(key)
+
+
+def _cluster_task(key: RunKey) -> tuple[pd.DataFrame | None, str | None]:
+    """Run one key on a Dask worker: ``(frame, None)`` or ``(None, error)``.
+
+    The frame goes back to the client, which stores it: the workers need neither the
+    store nor a file system shared with the client.
+    """
+    try:
+        with _one_blas_thread():
+            return run_one(key), None
+    except Exception as exc:  # reported by the client, the grid goes on
+        return None, _error(exc)
+
+
+def _run_on_cluster(
+    store: ResultStore,
+    todo: Sequence[RunKey],
+    client: Client,
+    finish: Callable[[RunKey, str | None], None],
+) -> None:
+    """Map ``todo`` over the workers of ``client``; store each result as it arrives.
+
+    Runs are claimed (by this process) just before they are submitted, and only about
+    two per worker thread are in flight at a time, so other processes working on the
+    same store still get their share and an interrupt gives back only the runs in flight.
+    """
+    distributed = import_optional("distributed", what="the Dask engine")
+    window = 2 * max(1, sum(client.nthreads().values()))
+    pending = iter(todo)
+    running: dict[Any, RunKey] = {}
+    arrived = distributed.as_completed(loop=client.loop)  # not the default client
+
+    def submit_next() -> bool:
+        for key in pending:
+            if store.claim(key):
+                name = f"salutary-bench-{key.filename.removesuffix('.parquet')}"
+                try:
+                    future = client.submit(
+                        _cluster_task, key, key=f"{name}-{uuid.uuid4().hex[:8]}", pure=False
+                    )
+                except BaseException:
+                    store.release(key)
+                    raise
+                running[future] = key
+                arrived.add(future)
+                return True
+            finish(key, _TAKEN)
+        return False
+
+    try:
+        while len(running) < window and submit_next():
+            pass
+        for future in arrived:
+            key = running.pop(future)
+            try:
+                frame, error = future.result()
+                if frame is not None:
+                    store.write(key, frame)
+            except Exception as exc:  # a worker lost, or a result that cannot be stored
+                error = _error(exc)
+            finally:
+                store.release(key)
+            finish(key, error)
+            submit_next()
+    finally:  # interrupted: give back the runs in flight
+        for key in running.values():
+            store.release(key)
+        for future in running:
+            future.cancel()
 
 
 @dataclass
@@ -165,23 +282,34 @@ def run_grid(
     *,
     n_jobs: int = 1,
     on_done: Callable[[RunKey, str | None], None] | None = None,
+    client: Client | None = None,
 ) -> GridOutcome:
     """Run every key not yet in ``store``; each finished run is stored at once.
 
     Each run is claimed just before it starts, and skipped if another process has
     stored or claimed it by then, so several processes may run the same grid into one
     store. Claims that processes of this machine left behind when they died are
-    cleared first.
+    cleared first. Every engine gives the same results, bit for bit (apart from the
+    timings).
 
     Parameters
     ----------
     store : ResultStore
     keys : sequence of RunKey
     n_jobs : int
-        Worker processes (one BLAS thread each); 1 runs in this process.
+        Worker processes (one BLAS thread each); 1 runs in this process. Ignored
+        with ``client``.
     on_done : callable
         ``on_done(key, error_or_None)`` after each run, also one taken by another
         process, e.g. to advance a progress bar.
+    client : distributed.Client, optional
+        Run on this Dask cluster instead: the runs are mapped over its workers (one
+        BLAS thread per run) and this process stores each result as it arrives. The
+        workers need ``salutary`` and the datasets of the grid, not the store.
+
+    Returns
+    -------
+    GridOutcome
     """
     store.clear_stale_claims()
     done = store.done()
@@ -198,6 +326,9 @@ def run_grid(
         if on_done is not None:
             on_done(key, None if status == _TAKEN else status)
 
+    if client is not None:
+        _run_on_cluster(store, todo, client, finish)
+        return outcome
     if n_jobs == 1:
         for key in todo:
             finish(*_worker(key, str(store.path)))

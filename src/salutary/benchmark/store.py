@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import os
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from salutary._io import atomic_write
 from salutary.benchmark.protocols import RunKey
@@ -150,15 +153,72 @@ class ResultStore:
                 added += 1
         return added
 
-    def load(self) -> pd.DataFrame:
-        """Every stored run, concatenated (empty frame if none).
+    def files(self) -> list[Path]:
+        """The stored runs' files, sorted by name (the order of :meth:`load`'s rows)."""
+        return sorted(p for p in self.path.glob("*.parquet") if RunKey.from_filename(p.name))
 
-        Runs stored before ``n_true`` was recorded get it derived (:func:`with_n_true`).
+    def load(self) -> pd.DataFrame:
+        """Every stored run, concatenated in file-name order (empty frame if none).
+
+        The same frame as ``pd.concat`` of ``pd.read_parquet`` of each file, several
+        times faster on a store of thousands of runs (the files are read on threads). Runs
+        stored before ``n_true`` was recorded get it derived (:func:`with_n_true`).
         """
-        files = sorted(p for p in self.path.glob("*.parquet") if RunKey.from_filename(p.name))
+        files = self.files()
         if not files:
             return pd.DataFrame()
-        return with_n_true(pd.concat([pd.read_parquet(p) for p in files], ignore_index=True))
+        return with_n_true(_read_runs(files))
+
+
+def _read_table(path: Path) -> pa.Table:
+    # ParquetFile skips the dataset machinery that pq.read_table and pd.read_parquet set
+    # up for every call: most of the time of reading a file of a few rows.
+    return pq.ParquetFile(path).read(use_pandas_metadata=True, use_threads=False)
+
+
+def _read_runs(files: list[Path], max_workers: int | None = None) -> pd.DataFrame:
+    """``pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)``, faster.
+
+    The files are read as Arrow tables on threads, files of one schema are joined into
+    one table and converted to pandas once, and only the few frames of different
+    schemas (runs stored by older versions, which lack columns) are concatenated by
+    pandas, which gives missing columns, mixed types, the column order and the row order
+    exactly as concatenating the files one by one would.
+
+    Parameters
+    ----------
+    files : list of Path
+        Parquet files, in the order of the rows wanted.
+    max_workers : int or None
+        Reading threads (default: as :class:`~concurrent.futures.ThreadPoolExecutor`).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    if not files:
+        raise ValueError("no files to read")
+    with ThreadPoolExecutor(max_workers) as pool:
+        tables = list(pool.map(_read_table, files))
+    # Schemas compared with their pandas metadata, which steers the conversion.
+    groups: dict[bytes, list[int]] = {}
+    for i, table in enumerate(tables):
+        groups.setdefault(table.schema.serialize().to_pybytes(), []).append(i)
+    frames = [pa.concat_tables([tables[i] for i in g]).to_pandas() for g in groups.values()]
+    if len(frames) == 1:
+        return frames[0]
+    # Groups in order of their first file keep pandas' column order (first appearance).
+    out = pd.concat(frames, ignore_index=True)
+    starts = np.cumsum([0] + [t.num_rows for t in tables])
+    position = np.empty(len(out), dtype=np.int64)  # row of out -> row of the file order
+    at = 0
+    for members in groups.values():
+        for i in members:
+            position[at : at + tables[i].num_rows] = np.arange(starts[i], starts[i + 1])
+            at += tables[i].num_rows
+    order = np.empty_like(position)
+    order[position] = np.arange(len(out))
+    return out.take(order).reset_index(drop=True)
 
 
 def _alive(pid: int) -> bool:
@@ -224,9 +284,12 @@ def with_n_true(results: pd.DataFrame) -> pd.DataFrame:
             spent = out["n_labeled"] - out.groupby(keys)["n_labeled"].transform("min")
         if "budget" in out:
             spent = spent.fillna(out["round"] * out["budget"])
-        oracle = out["strategy"].map(oracle_kind)
+        # Once per distinct name, not per row: parsing a spec costs a few microseconds.
+        names = pd.unique(out["strategy"])
+        oracle = out["strategy"].map(dict(zip(names, map(oracle_kind, names), strict=True)))
         if "oracle" in out:
-            unknown = ~out["strategy"].map(known_strategy).astype(bool)
+            known = dict(zip(names, map(known_strategy, names), strict=True))
+            unknown = ~out["strategy"].map(known).astype(bool)
             oracle[unknown] = out.loc[unknown, "oracle"].astype(float)
         derived = spent.where(oracle == 1.0, np.where(oracle == 0.0, 0.0, np.nan))
         out["n_true"] = out["n_true"].astype(float).where(~missing, derived)

@@ -5,6 +5,7 @@ The options; the work is in ``_bench_work``, imported when the command runs.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated, Any
 
 import typer
@@ -12,7 +13,14 @@ import typer
 from salutary._lazy import import_deferred
 from salutary.cli._common import Json, MultiValueCommand, Quiet, Say
 
-__all__ = ["COMMAND", "bench"]
+__all__ = ["COMMAND", "Engine", "bench"]
+
+
+class Engine(str, Enum):
+    """Where ``salutary bench`` runs the grid."""
+
+    local = "local"
+    dask = "dask"
 
 
 COMMAND: dict[str, Any] = dict(
@@ -22,11 +30,15 @@ COMMAND: dict[str, Any] = dict(
         "    salutary bench --seeds 10 --jobs 2\n"
         "    salutary bench --datasets wine_quality pima --protocols paper fair \\\n"
         "        --strategies salutary random margin --seeds 3\n"
-        "    salutary bench -d pima -p paper -s random -n 1 --quiet --json\n\n"
+        "    salutary bench -d pima -p paper -s random -n 1 --quiet --json\n"
+        "    salutary bench --seeds 10 --scheduler tcp://scheduler-host:8786\n\n"
         "Each finished (dataset, protocol, strategy, seed) run is stored at once as its own "
         "Parquet file; stop it any time and run the same command again to continue. Several "
         "bench processes (also on machines sharing the store folder) may run the same grid: "
-        "each run is claimed before it starts, so none runs twice."
+        "each run is claimed before it starts, so none runs twice. On a Dask cluster "
+        "(--engine dask, --scheduler) the runs are mapped over the workers and this process "
+        "stores each result as it arrives; the workers need salutary and the grid's "
+        "datasets, not the store."
     ),
 )
 
@@ -48,7 +60,26 @@ def bench(
                      show_default=False),
     ] = None,
     seeds: Annotated[int, typer.Option("--seeds", "-n", min=1, help="Seeds 0..N-1.")] = 10,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", min=1, show_default=False,
+                     help="Worker processes (with --engine dask: workers of the local "
+                     "cluster). Default: 1."),
+    ] = None,
+    engine: Annotated[
+        Engine | None,
+        typer.Option("--engine", show_default=False,
+                     help="Run the grid in processes of this machine (local) or on a "
+                     "dask.distributed cluster (dask; needs `pip install 'salutary[dask]'`): "
+                     "the one at --scheduler, else a local cluster of --jobs workers. Both "
+                     "store the same results. Default: local, dask with --scheduler."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", metavar="ADDRESS", show_default=False,
+                     help="Address of a running dask.distributed scheduler, e.g. "
+                     "tcp://scheduler-host:8786: run the grid on its workers."),
+    ] = None,
     store: Annotated[
         str, typer.Option("--store", metavar="DIR", help="Results store (a folder).")
     ] = "benchmarks/store",
@@ -66,9 +97,13 @@ def bench(
     Protocols: paper (20% test, 20% validation, 300 initial, 10 rounds of 10, λ=50), fair
     (as paper, every model also trains on the validation labels), and the sweeps val1,
     val5, budget1pct, rounds30, l2-1, l2-10, l2-200.
+
+    With --engine dask or --scheduler the runs go to the workers of a Dask cluster, one
+    BLAS thread per run as with --jobs, and give the same results.
     """
     say = Say(quiet=quiet, json=json_output)
     import_deferred("salutary.cli._bench_work").bench(
         datasets, protocols, strategies, seeds=seeds, jobs=jobs, store=store,
-        seed_from=seed_from, say=say,
+        seed_from=seed_from, engine=None if engine is None else engine.value,
+        scheduler=scheduler, say=say,
     )  # fmt: skip

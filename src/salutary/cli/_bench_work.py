@@ -4,15 +4,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import typer
 
-from salutary.benchmark import ResultStore, grid, run_grid
+from salutary.benchmark import ResultStore, RunKey, grid, run_grid
 from salutary.cli._common import Say, fail, plural, progress_bar, split_names
 from salutary.datasets import BENCHMARK_DATASETS, list_datasets
+from salutary.distributed import get_client
 from salutary.exceptions import InputError
 from salutary.strategies import STRATEGIES
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = ["bench"]
 
@@ -23,13 +28,16 @@ def bench(
     strategies: Sequence[str] | None,
     *,
     seeds: int,
-    jobs: int,
+    jobs: int | None,
     store: str,
     seed_from: str | None,
     say: Say,
+    engine: str | None = None,
+    scheduler: str | None = None,
 ) -> None:
     """Run ``salutary bench`` on checked options (see :func:`salutary.cli._bench.bench`)."""
     try:
+        engine = _engine(engine, scheduler, jobs)
         names = split_names(datasets, BENCHMARK_DATASETS)
         infos = {i.name: i for i in list_datasets()}
         for name in names:
@@ -46,13 +54,36 @@ def bench(
         )
     except (InputError, ValueError) as exc:
         raise fail(str(exc)) from None
-    results = ResultStore(store)
+    # Connect before anything is written: a wrong address leaves the store untouched.
+    client = _dask_client(scheduler, jobs or 1) if engine == "dask" else None
+    try:
+        _bench(keys, ResultStore(store), seed_from=seed_from, jobs=jobs or 1, client=client,
+               say=say)  # fmt: skip
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _bench(
+    keys: list[RunKey],
+    results: ResultStore,
+    *,
+    seed_from: str | None,
+    jobs: int,
+    client: Client | None,
+    say: Say,
+) -> None:
+    """Run the grid's ``keys`` into ``results`` and print what was done."""
+    store = str(results.path)
     if seed_from is not None:
         try:
             added = results.import_frame(pd.read_parquet(seed_from))
         except (OSError, ValueError) as exc:
             raise fail(f"cannot read results file {seed_from!r}: {exc}") from None
         say.note(f"{added} runs copied from {seed_from}")
+    if client is not None:
+        workers = plural(len(client.nthreads()), "worker")
+        say.note(f"Dask cluster at {client.scheduler_info()['address']}: {workers}")
     done = results.done()
     n_todo = sum(k not in done for k in keys)
     with progress_bar(quiet=say.quiet) as progress:
@@ -67,7 +98,7 @@ def bench(
             if error:  # shown with --quiet too: an error
                 progress.console.print(f"[red]failed[/red] {key}: {error.splitlines()[0]}")
 
-        outcome = run_grid(results, keys, n_jobs=jobs, on_done=on_done)
+        outcome = run_grid(results, keys, n_jobs=jobs, on_done=on_done, client=client)
     taken = f"{plural(len(outcome.taken), 'run')} by another process, " if outcome.taken else ""
     console = say.result()
     console.print(
@@ -86,7 +117,8 @@ def bench(
     say.document(
         {
             "command": "bench",
-            "store": str(store),
+            "store": store,
+            "engine": "local" if client is None else "dask",
             "runs": len(keys),
             "ran": len(outcome.ran),
             "already_stored": len(outcome.skipped),
@@ -97,3 +129,26 @@ def bench(
     )
     if outcome.failed:
         raise typer.Exit(1)
+
+
+def _engine(engine: str | None, scheduler: str | None, jobs: int | None) -> str:
+    """The engine the options ask for: --scheduler means dask."""
+    if scheduler is None:
+        return engine or "local"
+    if engine == "local":
+        raise InputError("--scheduler runs the grid on a Dask cluster; drop --engine local")
+    if jobs is not None:
+        raise InputError(
+            "--jobs sets the size of a local cluster; it cannot be used with --scheduler"
+        )
+    return "dask"
+
+
+def _dask_client(scheduler: str | None, workers: int) -> Client:
+    """A client of the scheduler, or of a new local cluster; one-line errors."""
+    try:
+        return get_client(scheduler, None if scheduler is not None else workers)
+    except ImportError:
+        raise fail("--engine dask needs dask: pip install 'salutary[dask]'") from None
+    except ConnectionError as exc:
+        raise fail(str(exc)) from None
