@@ -95,8 +95,9 @@ def bench(
     """Run a grid of benchmark runs into a resumable results store.
 
     Protocols: paper (20% test, 20% validation, 300 initial, 10 rounds of 10, λ=50), fair
-    (as paper, every model also trains on the validation labels), and the sweeps val1,
-    val5, budget1pct, rounds30, l2-1, l2-10, l2-200.
+    (as paper, every model also trains on the validation labels), the sweeps val1,
+    val5, budget1pct, rounds30, l2-1, l2-10, l2-200, and authors (the authors' Wine
+    Quality setting: their split, raw features, no intercept; seed 1 is their notebook's).
 
     With --engine dask or --scheduler the runs go to the workers of a Dask cluster, one
     BLAS thread per run as with --jobs, and give the same results.
