@@ -130,6 +130,25 @@ def test_factors_from_a_prefactorized_hessian_match_the_dense_pseudo_inverse(
     assert factors.solve_info_.residual < 1e-10
 
 
+@pytest.mark.parametrize(("k", "fit_intercept"), CASES)
+def test_symmetric_hessian_matches_the_sum_of_per_sample_hessians(make_data, k, fit_intercept):
+    # salutary-newton's Hessian built with symmetric rank-n products, against its
+    # definition: sum_i w_i (diag p_i - p_i p_i^T) (x) x_i x_i^T, plus the penalty.
+    from salutary._linear import LogisticObjective, probabilities
+    from salutary.influence import pair_hessian, symmetric_hessian
+
+    X, y = make_data(120, 4, k, seed=40 + k)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, size=len(y))
+    train = LogisticObjective(X, y, k, 0.7, fit_intercept, w)
+    theta = np.random.default_rng(2).normal(size=(train.k, train.d1))
+    P = probabilities(train.logits(theta))
+    ref = sum(wi * pair_hessian(p, xa) for wi, p, xa in zip(w, P, train.Xa, strict=True))
+    ref = ref + 0.7 * np.diag(train.mask.ravel())
+    H = symmetric_hessian(train, P)
+    np.testing.assert_allclose(H, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+    np.testing.assert_array_equal(H, H.T)
+
+
 def test_accepts_sklearn_logistic_regression(make_data):
     X, y = make_data(300, 4, 3, seed=5)
     sk = LogisticRegression(C=0.5, tol=1e-12, max_iter=10_000).fit(X[:200], y[:200])

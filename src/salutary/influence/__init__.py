@@ -20,6 +20,7 @@ from salutary.influence._newton import (
     factorized_once,
     model_system,
     pair_hessian,
+    symmetric_hessian,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "model_parameters",
     "model_system",
     "pair_hessian",
+    "symmetric_hessian",
 ]
