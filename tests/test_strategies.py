@@ -527,6 +527,25 @@ class TestNewtonGreedySalutary(StrategyTemplate):
         np.testing.assert_array_equal(shared.labels, cg.labels)
         np.testing.assert_allclose(shared.scores, cg.scores, rtol=1e-7)
 
+    def test_hessian_that_does_not_fit_in_memory_falls_back_to_first_order(
+        self, round_data, monkeypatch
+    ):
+        # Below the parameter limit, a dense Hessian the machine cannot allocate: the
+        # round warns and picks salutary's first-order top-b instead of failing.
+        import salutary.influence._newton
+        import salutary.strategies._newton
+
+        def no_memory(*args, **kwargs):
+            raise MemoryError
+
+        monkeypatch.setattr(salutary.influence._newton, "REFACTOR_MAX_PARAMS", 0)
+        monkeypatch.setattr(salutary.strategies._newton, "model_system", no_memory)
+        with pytest.warns(RuntimeWarning, match="does not fit in memory"):
+            sel = _select(NewtonGreedySalutary(max_growth=None), round_data, 5, seed=1)
+        first_order = _select(SalutaryLabeling(), round_data, 5, seed=1)
+        np.testing.assert_array_equal(sel.indices, first_order.indices)
+        np.testing.assert_array_equal(sel.labels, first_order.labels)
+
     def test_singular_hessian_falls_back_to_the_dense_pseudo_inverse(self, monkeypatch):
         # A Hessian that is singular to working precision (no penalty, a duplicated
         # feature) cannot be factorized for Woodbury updates: a system small enough to

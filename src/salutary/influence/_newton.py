@@ -35,9 +35,11 @@ __all__ = [
     "training_system",
 ]
 
-#: Largest model (``k * (d + 1)`` parameters) for which the dense Hessian is built
-#: (800 MB in float64).
-NEWTON_MAX_PARAMS = 10_000
+#: Largest model (``k * (d + 1)`` parameters) for which the dense Hessian is built:
+#: 25,000 parameters is 5 GB in float64, factorized in place (1,024 features and 20
+#: classes fit). Beyond it, or when the allocation fails, salutary-newton falls back to
+#: the first-order top-b with a warning.
+NEWTON_MAX_PARAMS = 25_000
 
 #: Up to this many parameters the Hessian is refactorized after each accepted step;
 #: beyond it, it is factorized once and the accepted pairs enter by Woodbury. Measured

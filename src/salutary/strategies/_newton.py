@@ -70,10 +70,12 @@ class NewtonGreedySalutary(SalutaryLabeling):
 
     Each round builds and factorizes the dense Hessian (the chosen pairs' curvature
     enters by refactorizing systems up to 1,000 parameters, by the Woodbury identity
-    for larger ones),
-    so this runs when the model has at most :data:`salutary.influence.NEWTON_MAX_PARAMS` parameters
-    (enough for 784 pixels and 10 classes); beyond that it falls back to the
-    first-order top-b of :class:`SalutaryLabeling` (with a warning).
+    for larger ones), so this runs when the model has at most
+    :data:`salutary.influence.NEWTON_MAX_PARAMS` parameters (25,000: 1,024 features
+    and 20 classes; 5 GB) and the Hessian fits in memory; beyond that it falls back to
+    the first-order top-b of :class:`SalutaryLabeling` (with a warning). The cost of a
+    round grows with the square (Hessian, solves) and the cube (factorization) of the
+    parameter count: see BENCHMARKS.md for measured rounds.
 
     Parameters
     ----------
@@ -247,12 +249,19 @@ class NewtonGreedySalutary(SalutaryLabeling):
         """The selection and the first-order influence factors it ranked the pool with
         (in at most ``steps`` greedy steps, default ``self.steps``)."""
         _, theta, _, _ = model_parameters(model)
+        n_params = theta.size
+        budget = min(int(budget), pool.n_rows)
         system = None
-        if factorized_once(theta.size) and theta.size <= NEWTON_MAX_PARAMS and self.solver != "cg":
+        too_large = n_params > NEWTON_MAX_PARAMS
+        if not too_large and factorized_once(n_params):
+            try:
+                system = model_system(model, X_train, sample_weight)
+            except MemoryError:
+                too_large = True  # the dense Hessian does not fit in this machine's memory
+        if system is not None and self.solver != "cg":
             # The round factorizes the training Hessian once for the greedy steps: the
             # first-order factors are one solve with it instead of a CG or a second
             # factorization (below, small systems are refactorized per step anyway).
-            system = model_system(model, X_train, sample_weight)
             factors = InfluenceFactors(solver=self.solver, tol=self.tol).fit(
                 model, X_train, X_val, y_val, sample_weight=sample_weight,
                 hessian_solve=system.solver(),
@@ -260,15 +269,16 @@ class NewtonGreedySalutary(SalutaryLabeling):
         else:
             factors = self.influence_factors(model, X_train, X_val, y_val, sample_weight)
         classes = factors.classes_
-        n_params = factors.theta_.size
-        budget = min(int(budget), pool.n_rows)
-        if n_params > NEWTON_MAX_PARAMS:
+        if too_large:
             warnings.warn(
-                f"{self.name}: {n_params} parameters exceed {NEWTON_MAX_PARAMS}; "
-                "using first-order top-b",
+                f"{self.name}: the dense Hessian of {n_params} parameters "
+                f"({8 * n_params**2 / 1e9:.1f} GB) "
+                + (f"exceeds the limit of {NEWTON_MAX_PARAMS}" if n_params > NEWTON_MAX_PARAMS
+                   else "does not fit in memory")
+                + "; using first-order top-b",
                 RuntimeWarning,
                 stacklevel=2,
-            )
+            )  # fmt: skip
             return self._first_order(factors, pool, budget, rng), factors
         # Candidates: a multiple of the budget, at most 500 beyond it (large budgets).
         n_cand = min(pool.n_rows, budget + min((self.candidates - 1) * budget, 500))
