@@ -4,7 +4,9 @@ The shape of issue 19 by default: n = 5,000 labeled, 2,500 validation, N = 100,0
 D = 384 features, K = 10 classes, L2 penalty 10, budget 10. Labels come from a random
 softmax model; float64. Each strategy runs ``--rounds`` rounds of ``run_active_learning``
 (warm-started refits), ``--repeats`` times; the median over repeats of the per-run median
-round is printed with its ratio to the first strategy, all measured in the same process.
+round is printed with its ratio to the first strategy, all measured in the same process,
+in wall-clock seconds and in CPU seconds of the process (round to round, the test
+evaluation included; with one BLAS thread the steadier figure on a shared machine).
 
     python benchmarks/bench_round.py
     python benchmarks/bench_round.py --d 1024 --k 20 --threads 2
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import time
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -52,21 +55,30 @@ def main() -> None:
           f"K={args.k}, l2={args.l2}, budget {args.budget}, {args.rounds} rounds, "
           f"{args.threads} BLAS thread(s)")  # fmt: skip
     medians: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     with threadpool_limits(args.threads):
         for strategy in args.strategies:
-            runs = []
+            runs, cpu_runs = [], []
             for _ in range(args.repeats):
+                # CPU seconds of this process per round (callback after the initial
+                # fit and after every round): on a shared machine less disturbed by
+                # other processes than wall-clock time, with one BLAS thread.
+                marks: list[float] = []
                 result = run_active_learning(
                     X_l, y_l, X_p, X_v, y_v, X_v, y_v, strategy=strategy,
                     budget=args.budget, rounds=args.rounds, seed=0, y_pool=y_p,
                     model=LogisticModel(l2=args.l2, warm_start=True),
+                    callback=lambda *_, m=marks: m.append(time.process_time()),
                 )  # fmt: skip
                 runs.append(statistics.median(result.seconds))
+                cpu_runs.append(statistics.median(np.diff(marks)))
             medians[strategy] = statistics.median(runs)
-            ref = medians[args.strategies[0]]
+            cpu[strategy] = statistics.median(cpu_runs)
+            ref, cpu_ref = medians[args.strategies[0]], cpu[args.strategies[0]]
             print(f"{strategy:18s} {medians[strategy]:7.3f} s per round "
                   f"({medians[strategy] / ref:5.2f}x {args.strategies[0]}; runs "
-                  f"{', '.join(f'{r:.3f}' for r in runs)})")  # fmt: skip
+                  f"{', '.join(f'{r:.3f}' for r in runs)}); CPU {cpu[strategy]:7.3f} s "
+                  f"({cpu[strategy] / cpu_ref:5.2f}x)")  # fmt: skip
 
 
 if __name__ == "__main__":

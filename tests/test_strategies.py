@@ -507,6 +507,11 @@ class TestNewtonGreedySalutary(StrategyTemplate):
         np.testing.assert_allclose(
             system.solver()(B[:, 0]), np.linalg.solve(dense, B[:, 0]), rtol=1e-9
         )
+        # Pairs whose H^{-1} (I_k (x) x) the caller already solved give the same system.
+        given = GrowingHessian(H.copy())
+        for p, x in pairs:
+            given.add(p, x, solved=np.linalg.solve(H, np.kron(np.eye(k), x[:, None])))
+        np.testing.assert_allclose(given.solver()(B), np.linalg.solve(dense, B), rtol=1e-9)
 
     def test_rounds_factorization_serves_the_first_order_ranking(self, monkeypatch):
         # Where the Hessian is factorized once per round, the shortlist's influence

@@ -55,6 +55,11 @@ _IN_PLACE_PARAMS = 4000
 #: Logits of the validation set held at once while scoring pairs (64 MB in float64).
 _LOGIT_BUDGET = 8_000_000
 
+#: Largest ``H^{-1} (e_c (x) x)`` table for all candidates and classes kept for a round
+#: (``k d1 * n_cand * k`` entries: 320 MB in float64); beyond it each greedy step solves
+#: against the pairs' gradients instead.
+_CANDIDATE_SOLVES_BUDGET = 40_000_000
+
 
 def pair_hessian(p: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Hessian of one sample's cross-entropy: ``(diag(p) - p p^T) (x) x x^T``.
@@ -132,8 +137,12 @@ class GrowingHessian:
                 # path, whose solver falls back to the pseudo-inverse.
                 self.low_rank = False
 
-    def add(self, p: np.ndarray, x: np.ndarray) -> None:
-        """Add the Hessian of one pair's cross-entropy (probabilities ``p``, features ``x``)."""
+    def add(self, p: np.ndarray, x: np.ndarray, solved: np.ndarray | None = None) -> None:
+        """Add the Hessian of one pair's cross-entropy (probabilities ``p``, features ``x``).
+
+        ``solved``: ``H^{-1} (I_k (x) x)`` (shape ``(k d1, k)``, column ``c`` the solve
+        against ``e_c (x) x``) when the caller has it, saving ``k`` solves.
+        """
         if not self.low_rank:
             self.H += pair_hessian(p, x)
             return
@@ -142,9 +151,24 @@ class GrowingHessian:
         else:
             r = np.sqrt(p)
             A = np.diag(r) - np.outer(p, r)
-        U = np.kron(A, x[:, None])
+        U = np.kron(A, x[:, None])  # = (I_k (x) x) A
         self.U.append(U)
-        self.Y.append(scipy.linalg.cho_solve(self.chol, U, check_finite=False))
+        if solved is not None:
+            self.Y.append(solved @ A)
+        else:
+            self.Y.append(scipy.linalg.cho_solve(self.chol, U, check_finite=False))
+
+    def solve0(self, B: np.ndarray) -> np.ndarray:
+        """``H^{-1} B`` with the Hessian as factorized, no pair added (low-rank systems)."""
+        return scipy.linalg.cho_solve(self.chol, B, check_finite=False)
+
+    def woodbury(self) -> Callable[[np.ndarray], np.ndarray]:
+        """A function ``H^{-1} B -> (H + added)^{-1} B`` (low-rank systems)."""
+        if not self.U:
+            return lambda X: X
+        U, Y = np.hstack(self.U), np.hstack(self.Y)
+        small = scipy.linalg.cho_factor(np.eye(U.shape[1]) + U.T @ Y, lower=True)
+        return lambda X: X - Y @ scipy.linalg.cho_solve(small, U.T @ X)
 
     def solver(self) -> Callable[[np.ndarray], np.ndarray]:
         """A function ``B -> (H + added)^{-1} B`` for the current system."""
@@ -157,17 +181,8 @@ class GrowingHessian:
                 inverse = scipy.linalg.pinvh(self.H)
                 return lambda B: inverse @ B
             return lambda B: scipy.linalg.cho_solve(chol, B)
-        chol0 = self.chol
-        if not self.U:
-            return lambda B: scipy.linalg.cho_solve(chol0, B, check_finite=False)
-        U, Y = np.hstack(self.U), np.hstack(self.Y)
-        small = scipy.linalg.cho_factor(np.eye(U.shape[1]) + U.T @ Y, lower=True)
-
-        def solve(B: np.ndarray) -> np.ndarray:
-            X = scipy.linalg.cho_solve(chol0, B, check_finite=False)
-            return X - Y @ scipy.linalg.cho_solve(small, U.T @ X)
-
-        return solve
+        correct = self.woodbury()
+        return lambda B: correct(self.solve0(B))
 
 
 def factorized_once(n_params: int) -> bool:
@@ -321,6 +336,16 @@ class OneStepLosses:
         self.train = LogisticObjective(X_train, y_index, K, l2, fit_intercept, w_train)
         self.system = training_system(self.train, theta) if system is None else system
         self.Pc0 = probabilities(linear_scores(X_cand, theta, fit_intercept))
+        # With one factorization per round, a pair's step needs H^{-1} only against
+        # e_c (x) x for its candidate's k classes: solved once here for every candidate
+        # (k RHS each) instead of once per pair at every greedy step.
+        self.S0: np.ndarray | None = None
+        p = k * self.d1
+        if self.system.low_rank and p * n_cand * k <= _CANDIDATE_SOLVES_BUDGET:
+            E = np.zeros((k, self.d1, n_cand, k))
+            for c in range(k):
+                E[c, :, :, c] = self.Xc_a.T
+            self.S0 = self.system.solve0(E.reshape(p, n_cand * k)).reshape(p, n_cand, k)
 
     def objective(self, theta: np.ndarray) -> float:
         """The validation objective at ``theta``."""
@@ -349,13 +374,22 @@ class OneStepLosses:
         if len(rows):
             Rs = probabilities(linear_scores(Xc[sel_rows], theta, fit_intercept)) - self.Yc[rows]
             G = G + Rs.T @ Xc_a[sel_rows]
-        solve = self.system.solver()
         # Gradient of each candidate pair's cross-entropy at theta: (p - y) (x) x_a.
         Pc = probabilities(linear_scores(Xc, theta, fit_intercept))[pair_row]
         R = Pc - self.Yc  # (pairs, k)
-        Gp = (R[:, :, None] * Xc_a[pair_row][:, None, :]).reshape(len(pair_row), -1)
-        steps = -solve((Gp + G.ravel()).T).T  # (pairs, k d1)
-        base = -solve(G.ravel())  # the step with no pair added
+        if self.S0 is not None:
+            # H^{-1} ((p - y) (x) x_a) = sum_c (p - y)_c H^{-1} (e_c (x) x_a), then the
+            # accepted pairs' curvature by Woodbury.
+            correct = self.system.woodbury()
+            g0 = self.system.solve0(G.ravel())
+            X0 = np.einsum("pjc,jc->pj", self.S0[:, pair_row, :], R) + g0[:, None]
+            steps = -correct(X0).T  # (pairs, k d1)
+            base = -correct(g0)  # the step with no pair added
+        else:
+            solve = self.system.solver()
+            Gp = (R[:, :, None] * Xc_a[pair_row][:, None, :]).reshape(len(pair_row), -1)
+            steps = -solve((Gp + G.ravel()).T).T  # (pairs, k d1)
+            base = -solve(G.ravel())  # the step with no pair added
         # Exact validation loss at every one-Newton-step model, in chunks of pairs.
         # Class-major logits (k, n_val, pairs): the reductions over classes then run
         # over k contiguous slices instead of k-long rows (NumPy's per-row cost).
@@ -393,4 +427,5 @@ class OneStepLosses:
         for j in picked:
             self.accepted.append(j)
             row = self.pair_row[j]
-            self.system.add(self.Pc0[row], self.Xc_a[row])
+            solved = None if self.S0 is None else self.S0[:, row, :]
+            self.system.add(self.Pc0[row], self.Xc_a[row], solved)
