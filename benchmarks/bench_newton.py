@@ -34,15 +34,22 @@ from salutary.strategies import get_strategy
 
 
 def _time(strategy, model, split, budget, repeats):
-    times, sel = [], None
+    """Median wall-clock seconds, every run's, the selection, and median CPU seconds of
+    this process (steadier on a shared machine: one BLAS thread)."""
+    times, cpu, sel = [], [], None
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         sel = get_strategy(strategy).select(
             model, split.X_labeled, split.y_labeled, split.X_pool, budget,
             X_val=split.X_val, y_val=split.y_val, rng=np.random.default_rng(0),
         )  # fmt: skip
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    _CPU[strategy] = statistics.median(cpu)
     return statistics.median(times), times, sel
+
+
+_CPU: dict[str, float] = {}  # median CPU seconds per strategy spec, filled by _time
 
 
 def main() -> None:
@@ -69,9 +76,11 @@ def main() -> None:
               f"{n_params} parameters")  # fmt: skip
         first, _, _ = _time("salutary", model, split, budget, args.repeats)
         newton, runs, sel = _time("salutary-newton", model, split, budget, args.repeats)
-        print(f"salutary (first order) {first:8.2f} s")
+        print(f"salutary (first order) {first:8.2f} s; CPU {_CPU['salutary']:.3f} s")
         print(f"salutary-newton        {newton:8.2f} s  ({newton / first:.1f}x; runs "
-              f"{', '.join(f'{t:.2f}' for t in runs)})")  # fmt: skip
+              f"{', '.join(f'{t:.2f}' for t in runs)}); CPU "
+              f"{_CPU['salutary-newton']:.3f} s "
+              f"({_CPU['salutary-newton'] / _CPU['salutary']:.1f}x)")  # fmt: skip
         for spec in args.compare:
             t, runs, _ = _time(spec, model, split, budget, args.repeats)
             print(f"{spec:22s} {t:8.2f} s  ({t / newton:.2f}x the default; runs "
