@@ -149,11 +149,11 @@ import pathlib, sys, time
 import salutary.benchmark.runner as b
 me, other = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 original = b.run_one
-def logged(key):
+def logged(key, data=None):
     with open({str(log)!r}, "a") as f:
         f.write(repr(key) + "\\n")
     time.sleep(0.2)  # long enough for the other process to reach the same key
-    return original(key)
+    return original(key, data)
 b.run_one = logged
 me.touch()
 while not other.exists():  # start together

@@ -142,6 +142,17 @@ def test_example_runs_alone_and_prints_what_it_claims(
     assert not problems, "\n".join(problems)
 
 
+def _salutary_env() -> dict[str, str]:
+    """The environment in which ``salutary`` is this checkout's command (else a skip)."""
+    bin_dir = Path(sys.executable).parent
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    # the package of this checkout, whichever copy the installed script points at
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    if shutil.which("salutary", path=env["PATH"]) is None:
+        pytest.skip("the salutary command is not installed")
+    return env
+
+
 def test_readme_command_line_example_runs_as_written(tmp_path, monkeypatch):
     label = re.compile(r"^salutary label\b", re.M)
     commands = [(n, code) for n, code in fenced_blocks(README, "bash") if label.search(code)]
@@ -154,12 +165,7 @@ def test_readme_command_line_example_runs_as_written(tmp_path, monkeypatch):
 
     argv = shlex.split(command.replace("\\\n", " "), comments=True)
     assert argv[:2] == ["salutary", "label"]
-    bin_dir = Path(sys.executable).parent
-    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    # the package of this checkout, whichever copy the installed script points at
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
-    if shutil.which("salutary", path=env["PATH"]) is None:
-        pytest.skip("the salutary command is not installed")
+    env = _salutary_env()
     done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
@@ -179,3 +185,36 @@ def test_readme_command_line_example_runs_as_written(tmp_path, monkeypatch):
     # each row is the pool row it names (data rows counted from 1)
     rows = pool.iloc[out["salutary_row"] - 1].reset_index(drop=True)
     pd.testing.assert_frame_equal(out[pool.columns], rows, check_exact=False)
+
+
+def test_readme_bench_example_runs_as_written(tmp_path, monkeypatch):
+    bench = re.compile(r"^salutary bench --data\b", re.M)
+    commands = [(n, code) for n, code in fenced_blocks(README, "bash") if bench.search(code)]
+    assert len(commands) == 1
+    line, block = commands[0]
+    # the Python block just before it writes the file the command reads
+    first_line, setup = max((b for b in python_blocks() if b[0] < line), key=lambda b: b[0])
+    monkeypatch.chdir(tmp_path)
+    assert not run_block(README, first_line, setup, {"__name__": "__main__"})
+
+    env = _salutary_env()
+    ran = []
+    for command in block.replace("\\\n", " ").splitlines():
+        argv = shlex.split(command, comments=True)
+        assert argv[0] == "salutary"
+        done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        ran.append(argv[1])
+    assert ran == ["bench", "report"]
+
+    # what the README says: the runs of the file's rows, and a report comparing them
+    stored = sorted(p.name for p in (tmp_path / "my-bench").glob("*.parquet"))
+    assert stored == [
+        f"diabetes__paper__{strategy}__{seed}.parquet"
+        for strategy in ("random", "salutary-newton")
+        for seed in (0, 1)
+    ]
+    report = (tmp_path / "my-bench-report" / "REPORT.md").read_text(encoding="utf-8")
+    assert "## Protocol `paper` (2 seeds)" in report
+    assert "| diabetes | " in report
+    assert (tmp_path / "my-bench-report" / "curve_paper_diabetes.png").exists()

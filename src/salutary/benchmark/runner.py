@@ -11,7 +11,7 @@ import time
 import traceback
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -84,14 +84,29 @@ def _dataset(name: str) -> Dataset:
     return load_dataset(name)
 
 
-def run_one(key: RunKey) -> pd.DataFrame:
+def run_one(key: RunKey, data: Dataset | None = None) -> pd.DataFrame:
     """Run one (dataset, protocol, strategy, seed) and return its per-round frame.
 
     The split depends only on the dataset, protocol and seed, so all strategies of a
     seed start from the same labeled set and are compared on the same test set.
+
+    Parameters
+    ----------
+    key : RunKey
+    data : Dataset, optional
+        The dataset ``key.dataset`` names, already in memory (e.g. a user's file read by
+        ``salutary bench --data``); by default it is loaded from the registry by name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per round.
     """
     protocol = PROTOCOLS[key.protocol]
-    data = _dataset(key.dataset)
+    if data is None:
+        data = _dataset(key.dataset)
+    elif data.name != key.dataset:
+        raise ValueError(f"run {key} was given the dataset {data.name!r}")
     t0 = time.perf_counter()
     split = protocol.make_split(data.X, data.y, key.seed)
     budget = protocol.budget_for(len(data.y))
@@ -156,14 +171,28 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
 
 
-def _worker(key: RunKey, store_path: str) -> tuple[RunKey, str | None]:
-    """Claim, run and store one key: ``(key, None)``, ``(key, _TAKEN)`` or ``(key, error)``."""
+# The datasets given to run_grid, in a worker process of its pool (set once per process).
+_given: dict[str, Dataset] = {}
+
+
+def _receive(data: Mapping[str, Dataset]) -> None:
+    """Initializer of a worker process: keep the datasets given to :func:`run_grid`."""
+    _given.clear()
+    _given.update(data)
+
+
+def _worker(key: RunKey, store_path: str, data: Dataset | None = None) -> tuple[RunKey, str | None]:
+    """Claim, run and store one key: ``(key, None)``, ``(key, _TAKEN)`` or ``(key, error)``.
+
+    ``data``: the dataset of the key, if given to :func:`run_grid`; in a worker process
+    of its pool, the datasets it received are looked up by name.
+    """
     store = ResultStore(store_path)
     if not store.claim(key):
         return key, _TAKEN
     try:
         with _one_blas_thread():
-            frame = run_one(key)
+            frame = run_one(key, data if data is not None else _given.get(key.dataset))
         store.write(key, frame)
         return key, None
     except Exception as exc:  # reported by the parent, the grid goes on
@@ -172,15 +201,18 @@ def _worker(key: RunKey, store_path: str) -> tuple[RunKey, str | None]:
         store.release(key)
 
 
-def _cluster_task(key: RunKey) -> tuple[pd.DataFrame | None, str | None]:
+def _cluster_task(
+    key: RunKey, data: Dataset | None = None
+) -> tuple[pd.DataFrame | None, str | None]:
     """Run one key on a Dask worker: ``(frame, None)`` or ``(None, error)``.
 
     The frame goes back to the client, which stores it: the workers need neither the
-    store nor a file system shared with the client.
+    store nor a file system shared with the client. ``data``: the key's dataset when
+    it was given to :func:`run_grid` (scattered to the workers once).
     """
     try:
         with _one_blas_thread():
-            return run_one(key), None
+            return run_one(key, data), None
     except Exception as exc:  # reported by the client, the grid goes on
         return None, _error(exc)
 
@@ -190,6 +222,7 @@ def _run_on_cluster(
     todo: Sequence[RunKey],
     client: Client,
     finish: Callable[[RunKey, str | None], None],
+    data: Mapping[str, Dataset],
 ) -> None:
     """Map ``todo`` over the workers of ``client``; store each result as it arrives.
 
@@ -200,6 +233,13 @@ def _run_on_cluster(
     distributed = import_optional("distributed", what="the Dask engine")
     window = 2 * max(1, sum(client.nthreads().values()))
     pending = iter(todo)
+    # Each given dataset goes to every worker once; a task refers to it.
+    needed = {k.dataset for k in todo}
+    scattered = {
+        name: client.scatter(ds, broadcast=True, hash=False)
+        for name, ds in data.items()
+        if name in needed
+    }
     running: dict[Any, RunKey] = {}
     arrived = distributed.as_completed(loop=client.loop)  # not the default client
 
@@ -209,8 +249,9 @@ def _run_on_cluster(
                 name = f"salutary-bench-{key.filename.removesuffix('.parquet')}"
                 try:
                     future = client.submit(
-                        _cluster_task, key, key=f"{name}-{uuid.uuid4().hex[:8]}", pure=False
-                    )
+                        _cluster_task, key, scattered.get(key.dataset),
+                        key=f"{name}-{uuid.uuid4().hex[:8]}", pure=False,
+                    )  # fmt: skip
                 except BaseException:
                     store.release(key)
                     raise
@@ -283,6 +324,7 @@ def run_grid(
     n_jobs: int = 1,
     on_done: Callable[[RunKey, str | None], None] | None = None,
     client: Client | None = None,
+    data: Mapping[str, Dataset] | None = None,
 ) -> GridOutcome:
     """Run every key not yet in ``store``; each finished run is stored at once.
 
@@ -305,12 +347,17 @@ def run_grid(
     client : distributed.Client, optional
         Run on this Dask cluster instead: the runs are mapped over its workers (one
         BLAS thread per run) and this process stores each result as it arrives. The
-        workers need ``salutary`` and the datasets of the grid, not the store.
+        workers need ``salutary`` and the registered datasets of the grid, not the store.
+    data : mapping of str to Dataset, optional
+        Datasets held in memory, by name (e.g. a user's file): the keys whose dataset is
+        one of them run on these arrays instead of loading the registry's. They reach
+        each worker process (``n_jobs``) or Dask worker once.
 
     Returns
     -------
     GridOutcome
     """
+    given = dict(data or {})
     store.clear_stale_claims()
     done = store.done()
     todo = [k for k in keys if k not in done]
@@ -327,13 +374,13 @@ def run_grid(
             on_done(key, None if status == _TAKEN else status)
 
     if client is not None:
-        _run_on_cluster(store, todo, client, finish)
+        _run_on_cluster(store, todo, client, finish, given)
         return outcome
     if n_jobs == 1:
         for key in todo:
-            finish(*_worker(key, str(store.path)))
+            finish(*_worker(key, str(store.path), given.get(key.dataset)))
         return outcome
-    with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+    with ProcessPoolExecutor(max_workers=n_jobs, initializer=_receive, initargs=(given,)) as pool:
         futures = [pool.submit(_worker, key, str(store.path)) for key in todo]
         for fut in as_completed(futures):
             finish(*fut.result())

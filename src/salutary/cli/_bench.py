@@ -11,7 +11,8 @@ from typing import Annotated, Any
 import typer
 
 from salutary._lazy import import_deferred
-from salutary.cli._common import Json, MultiValueCommand, Quiet, Say
+from salutary.cli._common import Json, MultiValueCommand, Quiet, Say, check_input_file, fail
+from salutary.cli._label import Missing
 
 __all__ = ["COMMAND", "Engine", "bench"]
 
@@ -31,14 +32,21 @@ COMMAND: dict[str, Any] = dict(
         "    salutary bench --datasets wine_quality pima --protocols paper fair \\\n"
         "        --strategies salutary random margin --seeds 3\n"
         "    salutary bench -d pima -p paper -s random -n 1 --quiet --json\n"
-        "    salutary bench --seeds 10 --scheduler tcp://scheduler-host:8786\n\n"
+        "    salutary bench --seeds 10 --scheduler tcp://scheduler-host:8786\n"
+        "    salutary bench --data mydata.csv --target label --seeds 5 --jobs 2\n\n"
         "Each finished (dataset, protocol, strategy, seed) run is stored at once as its own "
         "Parquet file; stop it any time and run the same command again to continue. Several "
         "bench processes (also on machines sharing the store folder) may run the same grid: "
         "each run is claimed before it starts, so none runs twice. On a Dask cluster "
         "(--engine dask, --scheduler) the runs are mapped over the workers and this process "
         "stores each result as it arrives; the workers need salutary and the grid's "
-        "datasets, not the store."
+        "datasets, not the store. With --data the grid runs on the rows of your CSV or "
+        "Parquet file, read as `salutary label` reads its files (text columns one-hot "
+        "encoded, --categorical, --id, --ignore, --missing; every row needs a target "
+        "value), under its name in the store (--name, default the file's stem); the "
+        "workers get the data from this process. Bad input ends with exit status 2 and "
+        "one `error: ...` line naming the file (and the column and row where that "
+        "applies), before the store is created."
     ),
 )
 
@@ -89,6 +97,48 @@ def bench(
                      help="First copy into the store the runs of a consolidated results "
                      "file, e.g. benchmarks/results/results.parquet, so only missing runs run."),
     ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", metavar="FILE", show_default=False,
+                     help="Benchmark on your own labeled rows (.csv, .parquet or .pq) instead "
+                     "of --datasets; needs --target."),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", "-t", metavar="COLUMN", show_default=False,
+                     help="With --data: the label column."),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", metavar="NAME", show_default=False,
+                     help="With --data: the dataset's name in the store (letters, digits, "
+                     ". - and single _). Default: the file's stem."),
+    ] = None,
+    categorical: Annotated[
+        list[str] | None,
+        typer.Option("--categorical", "-c", metavar="COLUMN", show_default=False,
+                     help="With --data: a feature column to one-hot encode even if it holds "
+                     "numbers (repeatable, or several names after one flag)."),
+    ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option("--id", metavar="COLUMN", show_default=False,
+                     help="With --data: a column that identifies the rows (unique): never a "
+                     "feature."),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option("--ignore", metavar="COLUMN", show_default=False,
+                     help="With --data: a column that is not a feature (repeatable)."),
+    ] = None,
+    missing: Annotated[
+        Missing | None,
+        typer.Option("--missing", show_default=False,
+                     help="With --data: a missing feature value is an error naming it "
+                     "(error, the default), drops its row (drop), or is filled in (impute: "
+                     "numeric columns the file's median, text columns a category of its "
+                     "own)."),
+    ] = None,
     quiet: Quiet = False,
     json_output: Json = False,
 ) -> None:  # fmt: skip
@@ -103,8 +153,34 @@ def bench(
     BLAS thread per run as with --jobs, and give the same results.
     """
     say = Say(quiet=quiet, json=json_output)
+    _check_data_options(data, datasets=datasets, target=target, name=name,
+                        categorical=categorical, id_column=id_column, ignore=ignore,
+                        missing=missing)  # fmt: skip
     import_deferred("salutary.cli._bench_work").bench(
         datasets, protocols, strategies, seeds=seeds, jobs=jobs, store=store,
         seed_from=seed_from, engine=None if engine is None else engine.value,
         scheduler=scheduler, say=say,
+        data=data, target=target, name=name, categorical=categorical or (),
+        id_column=id_column, ignore=ignore or (),
+        missing=None if missing is None else missing.value,
     )  # fmt: skip
+
+
+def _check_data_options(data: str | None, datasets: list[str] | None, **given: Any) -> None:
+    """An ``error:`` exit for options that do not go together with (or without) --data,
+    and for a --data file that does not exist; before anything is read or written."""
+    if data is None:
+        flags = {"id_column": "id"}
+        unused = [f"--{flags.get(k, k)}" for k, v in given.items() if v]
+        if unused:
+            verb = "needs" if len(unused) == 1 else "need"
+            raise fail(f"{' and '.join(unused)} {verb} --data FILE")
+        return
+    if datasets:
+        raise fail(
+            "--data and --datasets cannot be used together: --data benchmarks the file's "
+            "rows alone; run salutary bench once per dataset (into one --store if you like)"
+        )
+    if given["target"] is None:
+        raise fail("--data needs --target COLUMN, the file's label column")
+    check_input_file("data", data)

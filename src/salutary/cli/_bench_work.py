@@ -3,18 +3,21 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 import typer
 
-from salutary.benchmark import ResultStore, RunKey, grid, run_grid
-from salutary.cli._common import Say, fail, plural, progress_bar, split_names
-from salutary.datasets import BENCHMARK_DATASETS, list_datasets
+from salutary.benchmark import PROTOCOLS, ResultStore, RunKey, grid, run_grid
+from salutary.cli._common import Say, fail, plural, progress_bar, split_names, stage_progress
+from salutary.datasets import BENCHMARK_DATASETS, Dataset, list_datasets
 from salutary.distributed import get_client
 from salutary.exceptions import InputError
 from salutary.strategies import STRATEGIES
+from salutary.tabular import load_table
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -34,31 +37,62 @@ def bench(
     say: Say,
     engine: str | None = None,
     scheduler: str | None = None,
+    data: str | None = None,
+    target: str | None = None,
+    name: str | None = None,
+    categorical: Sequence[str] = (),
+    id_column: str | None = None,
+    ignore: Sequence[str] = (),
+    missing: str | None = None,
 ) -> None:
-    """Run ``salutary bench`` on checked options (see :func:`salutary.cli._bench.bench`)."""
+    """Run ``salutary bench`` on checked options (see :func:`salutary.cli._bench.bench`).
+
+    With ``data`` (a file; ``target`` given) the grid runs on its rows, read by
+    :func:`salutary.tabular.load_table`, under ``name`` (default: the file's stem).
+    """
+    infos = {i.name: i for i in list_datasets()}
+    given: dict[str, Dataset] = {}
     try:
         engine = _engine(engine, scheduler, jobs)
-        names = split_names(datasets, BENCHMARK_DATASETS)
-        infos = {i.name: i for i in list_datasets()}
-        for name in names:
-            if name not in infos:
-                raise InputError(f"unknown dataset {name!r}; choose from {', '.join(infos)}")
-            if not infos[name].available():
-                hint = infos[name].install_hint or ""
-                raise InputError(f"dataset {name!r} is not installed: {hint}")
-        keys = grid(
-            names,
-            split_names(protocols, ["paper", "fair"]),
-            split_names(strategies, list(STRATEGIES)),
-            range(seeds),
-        )
+        protocol_names = split_names(protocols, ["paper", "fair"])
+        strategy_names = split_names(strategies, list(STRATEGIES))
+        if data is None:
+            names = split_names(datasets, BENCHMARK_DATASETS)
+            for registered in names:
+                if registered not in infos:
+                    raise InputError(
+                        f"unknown dataset {registered!r}; choose from {', '.join(infos)}"
+                    )
+                if not infos[registered].available():
+                    hint = infos[registered].install_hint or ""
+                    raise InputError(f"dataset {registered!r} is not installed: {hint}")
+        else:
+            names = [_dataset_name(name, data, infos)]
+        keys = grid(names, protocol_names, strategy_names, range(seeds))
+        if data is not None:
+            assert target is not None  # checked with the options
+            with stage_progress("reading", 1, quiet=say.quiet) as on_load:
+                table = load_table(
+                    data, target, categorical, id_column=id_column, ignore=ignore,
+                    missing=missing or "error", progress=on_load,
+                )  # fmt: skip
+            dataset = Dataset(
+                names[0], table.X, table.y, table.feature_names, target,
+                description=f"{Path(data).name}, target {target!r}",
+            )  # fmt: skip
+            _check_splits(dataset, protocol_names, data)
+            given[dataset.name] = dataset
+            if table.dropped:
+                say.note(f"note: {table.dropped} rows of {data} left out for missing values")
+            if table.imputed:
+                say.note(f"note: {table.imputed} missing feature values of {data} imputed")
     except (InputError, ValueError) as exc:
         raise fail(str(exc)) from None
     # Connect before anything is written: a wrong address leaves the store untouched.
     client = _dask_client(scheduler, jobs or 1) if engine == "dask" else None
     try:
         _bench(keys, ResultStore(store), seed_from=seed_from, jobs=jobs or 1, client=client,
-               say=say)  # fmt: skip
+               say=say, data=given)  # fmt: skip
     finally:
         if client is not None:
             client.close()
@@ -72,6 +106,7 @@ def _bench(
     jobs: int,
     client: Client | None,
     say: Say,
+    data: dict[str, Dataset],
 ) -> None:
     """Run the grid's ``keys`` into ``results`` and print what was done."""
     store = str(results.path)
@@ -98,7 +133,7 @@ def _bench(
             if error:  # shown with --quiet too: an error
                 progress.console.print(f"[red]failed[/red] {key}: {error.splitlines()[0]}")
 
-        outcome = run_grid(results, keys, n_jobs=jobs, on_done=on_done, client=client)
+        outcome = run_grid(results, keys, n_jobs=jobs, on_done=on_done, client=client, data=data)
     taken = f"{plural(len(outcome.taken), 'run')} by another process, " if outcome.taken else ""
     console = say.result()
     console.print(
@@ -119,6 +154,7 @@ def _bench(
             "command": "bench",
             "store": store,
             "engine": "local" if client is None else "dask",
+            "datasets": sorted({k.dataset for k in keys}),
             "runs": len(keys),
             "ran": len(outcome.ran),
             "already_stored": len(outcome.skipped),
@@ -129,6 +165,52 @@ def _bench(
     )
     if outcome.failed:
         raise typer.Exit(1)
+
+
+#: A dataset name of --data: it is the first part of the store's file names
+#: ``dataset__protocol__strategy__seed.parquet``.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _dataset_name(name: str | None, data: str, infos: dict) -> str:
+    """The store name of the --data file's dataset (``name``, else the file's stem)."""
+    shown = f"--name {name!r}" if name is not None else (
+        f"dataset name {Path(data).stem!r} (the stem of --data file {data!r}; pass --name NAME)"
+    )  # fmt: skip
+    chosen = Path(data).stem if name is None else name
+    if not _NAME.fullmatch(chosen) or "__" in chosen or chosen.endswith("_"):
+        raise InputError(
+            f"{shown}: a dataset name is letters, digits, '.', '-' and single '_' (not "
+            "'__', which separates the parts of the store's file names, nor a final '_'), "
+            "starting with a letter or digit"
+        )
+    if chosen in infos:
+        raise InputError(
+            f"{shown} is the name of a registered dataset, whose runs the store may hold; "
+            "choose another name"
+        )
+    return chosen
+
+
+def _check_splits(dataset: Dataset, protocols: Sequence[str], data: str) -> None:
+    """A one-line error if a protocol cannot split the dataset (seed 0) or its pool is
+    too small for the protocol's rounds: the runs would all fail."""
+    for name in protocols:
+        protocol = PROTOCOLS[name]
+        try:
+            split = protocol.make_split(dataset.X, dataset.y, 0)
+        except ValueError as exc:
+            raise InputError(
+                f"data file {data!r} cannot be split by protocol {name!r} "
+                f"({dataset.n_samples} rows, {len(dataset.classes)} classes): {exc}"
+            ) from None
+        budget = protocol.budget_for(dataset.n_samples)
+        if budget * protocol.rounds > len(split.y_pool):
+            raise InputError(
+                f"data file {data!r} has too few rows for protocol {name!r}: its "
+                f"{dataset.n_samples} rows leave an unlabeled pool of {len(split.y_pool)}, "
+                f"fewer than {protocol.rounds} rounds x {budget} labels"
+            )
 
 
 def _engine(engine: str | None, scheduler: str | None, jobs: int | None) -> str:

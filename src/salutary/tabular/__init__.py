@@ -1,5 +1,8 @@
 """Tabular files for the command line: read, validate, encode, write atomically.
 
+:func:`load_table` reads one file of labeled rows the same way (a dataset to benchmark:
+``salutary bench --data``), without standardizing it.
+
 :func:`load_tables` reads a labeled, an unlabeled and a validation file (CSV or Parquet),
 checks them and turns them into standardized feature matrices:
 
@@ -23,11 +26,12 @@ parsed, checked), ``_tables`` (:func:`load_tables`), ``_write`` (the output).
 from salutary._io import atomic_write
 from salutary.exceptions import InputError
 from salutary.tabular._read import SUPPORTED_EXTENSIONS, Table, file_format, read_table
-from salutary.tabular._tables import Tables, load_tables
+from salutary.tabular._tables import DataTable, Tables, load_table, load_tables
 from salutary.tabular._write import check_budget, check_output, probe_directory, write_table
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
+    "DataTable",
     "InputError",
     "Table",
     "Tables",
@@ -35,6 +39,7 @@ __all__ = [
     "check_budget",
     "check_output",
     "file_format",
+    "load_table",
     "load_tables",
     "probe_directory",
     "read_table",

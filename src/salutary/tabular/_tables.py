@@ -1,4 +1,4 @@
-"""Three files checked and encoded for salutary labeling."""
+"""Files checked and encoded: the three of salutary labeling, or one of labeled rows."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from salutary.tabular._columns import (
 )
 from salutary.tabular._read import NA_STRINGS, Table, q, qv, read_table, show_list
 
-__all__ = ["Tables", "load_tables"]
+__all__ = ["DataTable", "Tables", "load_table", "load_tables"]
 
 
 @dataclass
@@ -80,6 +80,45 @@ class Tables:
     labeled_file: Table = field(repr=False)
     unlabeled_file: Table = field(repr=False)
     validation_file: Table = field(repr=False)
+
+
+@dataclass
+class DataTable:
+    """One file of labeled rows checked and encoded, e.g. a user's dataset to benchmark.
+
+    Attributes
+    ----------
+    X : ndarray of float64
+        The features of the rows kept: numeric columns as they are, text columns one-hot
+        encoded (not standardized).
+    y : ndarray
+        Target values of the rows kept, as read (original dtype).
+    feature_names : list of str
+        Names of the columns of ``X`` (one-hot columns are ``col_value``).
+    target : str
+    columns : list of str
+        The feature columns of the file, in its order.
+    categorical : list of str
+        Feature columns that were one-hot encoded.
+    rows : ndarray of int
+        The rows of the file that ``X`` holds, in order (0-based).
+    dropped : int
+        Rows left out for missing values (``missing="drop"``).
+    imputed : int
+        Missing feature values filled in (``missing="impute"``).
+    table : Table
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: list[str]
+    target: str
+    columns: list[str]
+    categorical: list[str]
+    rows: np.ndarray
+    dropped: int
+    imputed: int
+    table: Table = field(repr=False)
 
 
 def _check_target_present(table: Table, target: str) -> None:
@@ -263,72 +302,14 @@ def load_tables(
     _check_target_present(val, target)
     not_features = _check_roles(tables, target, id_column, ignore)
     columns = _check_same_columns(lab, (pool, val), target, not_features)
-    forced = list(dict.fromkeys(categorical))
-    for col in forced:
-        if col == target:
-            raise InputError(f"--categorical {q(col)} is the target column, not a feature")
-        if col not in columns:
-            raise InputError(
-                f"--categorical {q(col)} is not a feature column of {lab.name} "
-                f"(its features: {show_list(columns)})"
-            )
+    forced = _check_forced(categorical, target, columns, lab)
     _check_target_values(lab, target)
     _check_target_values(val, target)
     known = _known_labels(pool, target)
-
-    prepared = {}
-    for i, col in enumerate(columns):
-        report("parsing columns", i, len(columns))
-        prepared[col] = [column(t, col) for t in tables]
-    report("encoding features", 0, 1)
-    numeric = {}
-    for col, parts in prepared.items():
-        if col in forced:
-            numeric[col] = False
-            continue
-        n_present = sum(int((~c.missing).sum()) for c in parts)
-        n_numbers = sum(int((~c.missing & ~np.isnan(c.numbers)).sum()) for c in parts)
-        numeric[col] = all(c.numeric_dtype for c in parts) or n_numbers > 0.5 * n_present
-
-    keep = [np.ones(len(t), dtype=bool) for t in tables]
-    if missing == "drop":
-        for k in range(3):
-            for col in columns:
-                keep[k] &= ~prepared[col][k].missing
-            if not keep[k].any():
-                raise InputError(f"{tables[k].name}: every row has a missing feature value")
-    for col in columns:
-        if not numeric[col]:
-            _check_categorical(tables, col, prepared[col], keep, forced=col in forced)
-
-    imputed = 0
-    for k, t in enumerate(tables):
-        problems = []
-        for col in columns:
-            c = prepared[col][k]
-            skip = c.missing if missing == "impute" else None
-            if numeric[col]:
-                problem = numeric_problem(t, col, c, keep[k], skip)
-            else:
-                problem = categorical_problem(t, col, c, keep[k], skip)
-            if problem is not None:
-                problems.append(problem)
-        if problems:
-            raise InputError(min(problems, key=lambda p: p[0])[1])
-    if missing == "impute":
-        for col in columns:
-            parts = prepared[col]
-            imputed += sum(int((c.missing & keep[k]).sum()) for k, c in enumerate(parts))
-            if numeric[col]:
-                present = parts[0].numbers[~parts[0].missing & keep[0]]
-                fill = float(np.median(present)) if len(present) else 0.0
-                for c in parts:
-                    c.numbers[c.missing] = fill
-            else:
-                for c in parts:
-                    cells = c.cells()
-                    assert cells is not None  # text columns keep their text
-                    cells[c.missing] = "(missing)"
+    features = _encode_features(tables, columns, forced, missing, report)
+    keep = features.keep
+    X_lab, X_pool, X_val = features.X
+    names, cats, imputed = features.names, features.categorical, features.imputed
 
     known &= keep[1]
     lab_rows = np.flatnonzero(keep[0])
@@ -337,27 +318,6 @@ def load_tables(
         lab, val, target, pool, known
     )
 
-    blocks: list[list[np.ndarray]] = [[], [], []]
-    names: list[str] = []
-    cats: list[str] = []
-    for col in columns:
-        parts = prepared[col]
-        if numeric[col]:
-            for k, c in enumerate(parts):
-                blocks[k].append(c.numbers[:, None])
-            names.append(col)
-            continue
-        cats.append(col)
-        texts = [categories(t, col, c) for t, c in zip(tables, parts, strict=True)]
-        # Categories of the rows kept; a dropped row's value may be none of them.
-        enc = OneHotEncoder(sparse_output=False, dtype=np.float64, handle_unknown="ignore")
-        enc.fit(np.concatenate([v[m] for v, m in zip(texts, keep, strict=True)])[:, None])
-        for k, values in enumerate(texts):
-            blocks[k].append(enc.transform(values[:, None]))
-        names.extend(str(n) for n in enc.get_feature_names_out([col]))
-    X_lab, X_pool, X_val = (
-        np.hstack(b).astype(np.float64, copy=False)[m] for b, m in zip(blocks, keep, strict=True)
-    )
     pool_kept = np.flatnonzero(keep[1])
     in_pool = ~known[pool_kept]
     if known.any():
@@ -405,6 +365,202 @@ def load_tables(
     )
 
 
+def load_table(
+    path: str | os.PathLike[str],
+    target: str,
+    categorical: Sequence[str] = (),
+    *,
+    id_column: str | None = None,
+    ignore: Sequence[str] = (),
+    missing: str = "error",
+    role: str = "data",
+    progress: Callable[[str, int, int], None] | None = None,
+) -> DataTable:
+    """Read, check and encode one file of labeled rows, by the rules of :func:`load_tables`.
+
+    Every row needs a target value; the features are encoded as :func:`load_tables`
+    encodes them, but not standardized.
+
+    Parameters
+    ----------
+    path : path
+        A CSV (``.csv``) or Parquet (``.parquet``, ``.pq``) file.
+    target : str
+        Name of the label column (at least two classes).
+    categorical : sequence of str
+        Feature columns to one-hot encode even if they hold numbers (see
+        :func:`load_tables`).
+    id_column : str, optional
+        A column that identifies the rows (unique, no missing value): never a feature.
+    ignore : sequence of str
+        Columns that are not features.
+    missing : {"error", "drop", "impute"}, default="error"
+        What a missing feature value does: an error naming it; its row is left out; or
+        it is filled in (numeric columns: the file's median; text columns: a category of
+        its own).
+    role : str, default="data"
+        How messages name the file (``data file 'path'``).
+    progress : callable, optional
+        Called as ``progress(what, done, total)`` while the file is read and encoded.
+
+    Returns
+    -------
+    DataTable
+
+    Raises
+    ------
+    InputError
+        For any problem with the file or options, with a one-line message naming the
+        file and, where it applies, the column and the (1-based data) row.
+    """
+    if missing not in ("error", "drop", "impute"):
+        raise InputError(f"--missing must be error, drop or impute, not {q(missing)}")
+    report = progress or (lambda what, done, total: None)
+    report(f"reading the {role} file{_size(path)}", 0, 1)
+    table = read_table(path, role)
+    _check_target_present(table, target)
+    not_features = _check_roles((table,), target, id_column, ignore)
+    columns = _check_same_columns(table, (), target, not_features)
+    forced = _check_forced(categorical, target, columns, table)
+    _check_target_values(table, target)
+    features = _encode_features((table,), columns, forced, missing, report)
+    keep = features.keep[0]
+    y = table.frame[target].to_numpy()[keep]
+    classes = _sorted_unique(y)
+    if len(classes) < 2:
+        raise InputError(
+            f"{table.name} has a single class in target column {q(target)} "
+            f"({qv(classes[0])}) in the rows kept; need at least two"
+        )
+    report("encoding features", 1, 1)
+    return DataTable(
+        X=features.X[0],
+        y=y,
+        feature_names=features.names,
+        target=target,
+        columns=columns,
+        categorical=features.categorical,
+        rows=np.flatnonzero(keep),
+        dropped=int((~keep).sum()),
+        imputed=features.imputed,
+        table=table,
+    )
+
+
+@dataclass
+class _Features:
+    """The feature matrices of some files (rows kept only) and how they were made."""
+
+    X: list[np.ndarray]
+    keep: list[np.ndarray]
+    names: list[str]
+    categorical: list[str]
+    imputed: int
+
+
+def _check_forced(
+    categorical: Sequence[str], target: str, columns: list[str], reference: Table
+) -> list[str]:
+    """The ``--categorical`` columns, checked to be feature columns of ``reference``."""
+    forced = list(dict.fromkeys(categorical))
+    for col in forced:
+        if col == target:
+            raise InputError(f"--categorical {q(col)} is the target column, not a feature")
+        if col not in columns:
+            raise InputError(
+                f"--categorical {q(col)} is not a feature column of {reference.name} "
+                f"(its features: {show_list(columns)})"
+            )
+    return forced
+
+
+def _encode_features(
+    tables: Sequence[Table],
+    columns: list[str],
+    forced: list[str],
+    missing: str,
+    report: Callable[[str, int, int], None],
+) -> _Features:
+    """Parse, check and encode the feature ``columns`` of ``tables`` (the same layout for
+    all): numeric or one-hot, missing values refused, dropped or imputed (with the first
+    table's median), the first problem of each table raised as an :class:`InputError`.
+    The features are not standardized."""
+    prepared = {}
+    for i, col in enumerate(columns):
+        report("parsing columns", i, len(columns))
+        prepared[col] = [column(t, col) for t in tables]
+    report("encoding features", 0, 1)
+    numeric = {}
+    for col, parts in prepared.items():
+        if col in forced:
+            numeric[col] = False
+            continue
+        n_present = sum(int((~c.missing).sum()) for c in parts)
+        n_numbers = sum(int((~c.missing & ~np.isnan(c.numbers)).sum()) for c in parts)
+        numeric[col] = all(c.numeric_dtype for c in parts) or n_numbers > 0.5 * n_present
+
+    keep = [np.ones(len(t), dtype=bool) for t in tables]
+    if missing == "drop":
+        for k in range(len(tables)):
+            for col in columns:
+                keep[k] &= ~prepared[col][k].missing
+            if not keep[k].any():
+                raise InputError(f"{tables[k].name}: every row has a missing feature value")
+    for col in columns:
+        if not numeric[col]:
+            _check_categorical(tables, col, prepared[col], keep, forced=col in forced)
+
+    imputed = 0
+    for k, t in enumerate(tables):
+        problems = []
+        for col in columns:
+            c = prepared[col][k]
+            skip = c.missing if missing == "impute" else None
+            if numeric[col]:
+                problem = numeric_problem(t, col, c, keep[k], skip)
+            else:
+                problem = categorical_problem(t, col, c, keep[k], skip)
+            if problem is not None:
+                problems.append(problem)
+        if problems:
+            raise InputError(min(problems, key=lambda p: p[0])[1])
+    if missing == "impute":
+        for col in columns:
+            parts = prepared[col]
+            imputed += sum(int((c.missing & keep[k]).sum()) for k, c in enumerate(parts))
+            if numeric[col]:
+                present = parts[0].numbers[~parts[0].missing & keep[0]]
+                fill = float(np.median(present)) if len(present) else 0.0
+                for c in parts:
+                    c.numbers[c.missing] = fill
+            else:
+                for c in parts:
+                    cells = c.cells()
+                    assert cells is not None  # text columns keep their text
+                    cells[c.missing] = "(missing)"
+
+    blocks: list[list[np.ndarray]] = [[] for _ in tables]
+    names: list[str] = []
+    cats: list[str] = []
+    for col in columns:
+        parts = prepared[col]
+        if numeric[col]:
+            for k, c in enumerate(parts):
+                blocks[k].append(c.numbers[:, None])
+            names.append(col)
+            continue
+        cats.append(col)
+        texts = [categories(t, col, c) for t, c in zip(tables, parts, strict=True)]
+        # Categories of the rows kept; a dropped row's value may be none of them.
+        enc = OneHotEncoder(sparse_output=False, dtype=np.float64, handle_unknown="ignore")
+        enc.fit(np.concatenate([v[m] for v, m in zip(texts, keep, strict=True)])[:, None])
+        for k, values in enumerate(texts):
+            blocks[k].append(enc.transform(values[:, None]))
+        names.extend(str(n) for n in enc.get_feature_names_out([col]))
+    X = [np.hstack(b).astype(np.float64, copy=False)[m] for b, m in zip(blocks, keep, strict=True)]
+    return _Features(X, keep, names, cats, imputed)
+
+
 def _size(path: str | os.PathLike[str]) -> str:
     """`` (342 MB)``: the size of a file, for progress."""
     try:
@@ -417,13 +573,14 @@ def _check_roles(
     tables: Sequence[Table], target: str, id_column: str | None, ignore: Sequence[str]
 ) -> set[str]:
     """The columns that are not features (``--id``, ``--ignore``), checked."""
-    pool = tables[1]
+    pool = tables[1] if len(tables) > 1 else tables[0]  # the file that may have ids
     everywhere = {c for t in tables for c in t.frame.columns}
+    where = "any of the three files" if len(tables) > 1 else tables[0].name
     for col in ignore:
         if col == target:
             raise InputError(f"--ignore {q(col)} is the target column")
         if col not in everywhere:
-            raise InputError(f"--ignore {q(col)} is not a column of any of the three files")
+            raise InputError(f"--ignore {q(col)} is not a column of {where}")
     if id_column is None:
         return set(ignore)
     if id_column == target:
