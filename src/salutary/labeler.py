@@ -364,8 +364,8 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
             if unknown.any():
                 i = int(np.flatnonzero(unknown)[0])
                 raise ValueError(
-                    f"oracle answered {labels[i]!r} for row {rows[i]}, which is not a label "
-                    f"of y ({classes.tolist()})"
+                    f"oracle answered {labels[i].tolist()!r} for row {rows[i]}, which is not "
+                    f"a label of y ({classes.tolist()})"
                 )
             return labels
 

@@ -146,7 +146,7 @@ class ReviewStrategy(Strategy):
         self.round_ = getattr(self, "round_", 0) + 1
         n = len(sel.indices)
         if n and (sel.margins is None or np.isnan(np.asarray(sel.margins, float)).any()):
-            raise ValueError(
+            raise InputError(
                 f"strategy {inner.name!r} gives no margins, so its least certain labels are "
                 "unknown; review needs an influence-based strategy (e.g. salutary-newton)"
             )
