@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -18,8 +19,10 @@ import pytest
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from test_cli import BUDGET, CLASSES, FEATURES, ROUNDS, Files, assert_ok, invoke
 from test_influence import _dense_influence
+from test_readme import fenced_blocks
 
 from salutary import LogisticModel, SalutaryLabeler
+from salutary.datasets import load_frame
 from salutary.review import STATE_VERSION, read_answers
 
 REVIEW = 2
@@ -573,3 +576,40 @@ def test_round_trip_through_a_real_label_studio(tmp_path, label_studio):
     expected = Files(tmp_path / "csv")
     run_review(expected, answer_csv)
     pd.testing.assert_frame_equal(pd.read_csv(files.output), pd.read_csv(expected.output))
+
+
+# ------------------------------------------------------------------ the documented commands
+
+
+def test_the_documented_review_commands_run_on_a_bundled_dataset(tmp_path, monkeypatch):
+    """docs/your-files.md's --review and --answers commands, as written, on Electrical Grid
+    Stability; the answers are the pool's hidden labels."""
+    page = Path(__file__).resolve().parents[1] / "docs" / "your-files.md"
+    start = page.read_text(encoding="utf-8").index("## Reviewing the least certain labels")
+    start_line = page.read_text(encoding="utf-8")[:start].count("\n") + 1
+    (_, block), *_ = [b for b in fenced_blocks(page, "bash") if b[0] > start_line]
+    commands = [
+        shlex.split(c, comments=True)
+        for c in block.replace("\\\n", " ").splitlines()
+        if c.startswith("salutary label")
+    ]
+    first, resume = commands
+    assert "--review" in first and resume[-2:] == ["--answers", "reviewed.review-1.csv"]
+    df = load_frame("electrical_grid").sample(frac=1, random_state=0)
+    monkeypatch.chdir(tmp_path)
+    df[:200].to_csv("labeled.csv", index=False)
+    df[200:1200].to_csv("validation.csv", index=False)
+    df[1200:].drop(columns="stabf").to_csv("pool.csv", index=False)
+    truth = df[1200:]["stabf"].to_numpy()
+
+    assert_ok(invoke(first[1:]))
+    for r in range(1, 6):
+        review = pd.read_csv(f"reviewed.review-{r}.csv")
+        assert len(review) == 3
+        review["answer"] = truth[review["salutary_row"] - 1]
+        review.to_csv(f"reviewed.review-{r}.csv", index=False)
+        assert_ok(invoke([*resume[1:-1], f"reviewed.review-{r}.csv"]))
+    out = pd.read_csv("reviewed.csv")
+    human = out[out["salutary_source"] == "human"]
+    assert len(out) == 100 and len(human) == 15
+    assert (human["stabf"].to_numpy() == truth[human["salutary_row"] - 1]).all()
