@@ -243,7 +243,11 @@ def test_review_csv_round_trip_equals_the_oracle_run(tmp_path):
         got = out.set_index("salutary_row").loc[filled["salutary_row"]]
         assert (got["species"].to_numpy() == filled["answer"].to_numpy()).all()
         assert (got["salutary_source"] == "human").all() and (got["salutary_round"] == r).all()
-    assert (human["species"] != human["salutary_row"].map(lambda r: "")).all()
+    # the person disagreed with some suggestions, so the answers, not the suggestions, count
+    suggested = pd.concat(
+        pd.read_csv(files.out_dir / f"result.review-{r}.csv") for r in range(1, ROUNDS + 1)
+    )
+    assert (suggested["answer"] != suggested["salutary_suggestion"]).any()
 
     labeler, _ = oracle_run(files)  # the same answers through oracle=
     n = len(files.lab)
@@ -449,6 +453,19 @@ def test_review_option_errors(tmp_path, extra, fragment):
     files = Files(tmp_path)
     before = _snapshot(files.out_dir)
     assert_refused(invoke(files.args(*extra)), files.out_dir, before, fragment)
+
+
+def test_review_stop_in_json(tmp_path):
+    files = Files(tmp_path)
+    result = invoke(files.args("--review", "1", "--json"))
+    assert_ok(result)
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "review" and doc["round"] == 1 and doc["rows"] == 1
+    assert Path(doc["review_csv"]).name == "result.review-1.csv"
+    assert Path(doc["state"]).name == STATE
+    assert sorted(os.listdir(files.out_dir)) == sorted(
+        ["result.review-1.csv", "result.review-1.json", "result.review.xml", STATE]
+    )
 
 
 def test_review_needs_an_output_file(tmp_path):
