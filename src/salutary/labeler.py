@@ -34,6 +34,7 @@ from salutary.loop import (
     validation_loss,
 )
 from salutary.pool import ArrayPool
+from salutary.review import ReviewRequest, ReviewStrategy, review_oracle
 from salutary.strategies import DEFAULT_STRATEGY, Strategy
 
 __all__ = ["EXPECTED_FAILED_CHECKS", "SalutaryLabeler"]
@@ -128,6 +129,18 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
     callback : callable or None, default=None
         Called as ``callback(round, labeler)`` after the initial fit (round 0) and after
         every round, e.g. to drive a progress bar.
+    oracle : callable or None, default=None
+        A person in the loop: each round, the ``review`` picks whose salutary label has
+        the smallest margin (the least certain) are labeled by
+        ``oracle(indices, X_rows, suggestions)`` instead of by the strategy:
+        ``indices`` are their rows in ``X``, ``X_rows`` those rows as the estimator sees
+        them (embedded with an encoder), ``suggestions`` their salutary labels; it
+        returns their true labels (labels of ``y``). The strategy must give margins
+        (the influence-based ones do). ``salutary label --review`` does the same with
+        files.
+    review : int, default=3
+        With an ``oracle``: picks per round it is asked about (all of them when a
+        round picks fewer). Ignored without one.
 
     Attributes
     ----------
@@ -148,6 +161,9 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
         ``-1`` for rows still unlabeled.
     labeled_iter_ : ndarray of shape (n_samples,)
         Round in which each sample was labeled: 0 for the given labels, -1 never.
+    reviewed_ : ndarray of bool, shape (n_samples,)
+        The rows the ``oracle`` labeled (their ``salutary_margin_`` is NaN: the margin
+        was of the suggestion, which ``transduction_`` no longer holds).
     validation_mask_ : ndarray of bool, shape (n_samples,)
         The rows held out as the validation set (none with an explicit ``X_val``).
     salutary_score_ : ndarray of shape (n_samples,)
@@ -204,6 +220,8 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
         "train_on_validation": ["boolean"],
         "random_state": ["random_state"],
         "callback": [callable, None],
+        "oracle": [callable, None],
+        "review": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -218,6 +236,8 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
         train_on_validation: bool = True,
         random_state: int | np.random.RandomState | None = None,
         callback: Callable[[int, SalutaryLabeler], None] | None = None,
+        oracle: Callable[[np.ndarray, Any, np.ndarray], Any] | None = None,
+        review: int = 3,
     ) -> None:
         self.estimator = estimator
         self.encoder = encoder
@@ -228,6 +248,8 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
         self.train_on_validation = train_on_validation
         self.random_state = random_state
         self.callback = callback
+        self.oracle = oracle
+        self.review = review
 
     def fit(
         self,
@@ -291,6 +313,7 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
         self.salutary_score_ = np.full(len(y), np.nan)
         self.salutary_margin_ = np.full(len(y), np.nan)
         self.salutary_agrees_ = np.zeros(len(y), dtype=bool)
+        self.reviewed_ = np.zeros(len(y), dtype=bool)
         self.validation_loss_: list[float] = []
 
         def on_round(done: LabelRound) -> None:
@@ -300,17 +323,22 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
             self.salutary_score_[rows] = done.scores
             self.salutary_margin_[rows] = done.margins
             self.salutary_agrees_[rows] = done.agrees
+            self.reviewed_[rows] = done.asked
             self.validation_loss_.append(validation_loss(done.model, X_val, y_val))
             if self.callback is not None:
                 self.callback(done.round, self)
 
         pool = ArrayPool(X[pool_rows])
+        oracle = None
+        if self.oracle is not None:
+            strat = ReviewStrategy(strat, self.review)
+            oracle = review_oracle(strat, self._asker(X, pool_rows, np.unique(y[labeled])))
         done, model = label_pool(
             default_model() if self.estimator is None else self.estimator,
             X[train], y[train], pool, X_val, y_val, strategy=strat, budget=self.budget,
             rounds=self.rounds, random_state=rng,
             callback=on_round, sample_weight=None if w is None else w[train],
-            pool_weight=None if w is None else w[pool_rows],
+            pool_weight=None if w is None else w[pool_rows], oracle=oracle,
         )  # fmt: skip
         self.n_iter_ = len(done)
         self.termination_condition_ = termination(done, self.rounds, pool)
@@ -319,6 +347,29 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
         self.estimator_ = model
         self.classes_ = model.classes_
         return self
+
+    def _asker(
+        self, X: Any, pool_rows: np.ndarray, classes: np.ndarray
+    ) -> Callable[[ReviewRequest], np.ndarray]:
+        """What the review oracle calls: ``self.oracle`` with rows of ``X``, checked."""
+
+        def ask(request: ReviewRequest) -> np.ndarray:
+            rows = pool_rows[request.rows]
+            labels = np.asarray(self.oracle(rows, X[rows], request.suggestions))  # type: ignore[misc]
+            if labels.shape != (len(rows),):
+                raise ValueError(
+                    f"oracle returned labels of shape {labels.shape} for {len(rows)} rows"
+                )
+            unknown = ~np.isin(labels, classes)
+            if unknown.any():
+                i = int(np.flatnonzero(unknown)[0])
+                raise ValueError(
+                    f"oracle answered {labels[i].tolist()!r} for row {rows[i]}, which is not "
+                    f"a label of y ({classes.tolist()})"
+                )
+            return labels
+
+        return ask
 
     @staticmethod
     def _check_y(y: Any, n_samples: int) -> np.ndarray:

@@ -393,6 +393,7 @@ def label_pool(
     callback: Callable[[LabelRound], None] | None = None,
     sample_weight: np.ndarray | None = None,
     pool_weight: np.ndarray | None = None,
+    oracle: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[list[LabelRound], Any]:
     """Label rows of a pool without an oracle, on any engine.
 
@@ -424,6 +425,10 @@ def label_pool(
     sample_weight, pool_weight : ndarray, optional
         Training weights of the labeled rows and of the pool rows (see
         :func:`run_rounds`).
+    oracle : callable, optional
+        For a strategy that sends part of its picks to a person
+        (:class:`salutary.review.ReviewStrategy`): ``oracle(rows)`` gives their labels
+        (see :func:`run_rounds`). Without it the strategy must be oracle-free.
 
     Returns
     -------
@@ -434,7 +439,11 @@ def label_pool(
     model : estimator
         Fitted on the labeled rows plus every row added.
     """
-    strat = oracle_free_strategy(strategy)
+    if oracle is None:
+        strat = oracle_free_strategy(strategy)
+    else:
+        strat = get_strategy(strategy)
+        strat.validate()
     warn_small_validation(len(y_val))
     done: list[LabelRound] = []
 
@@ -448,6 +457,7 @@ def label_pool(
         clone(model), strat, X_labeled, y_labeled, pool, X_val, y_val, budget=budget,
         rounds=rounds, rng=round_rng(random_state), on_round=on_round,
         sample_weight=sample_weight, pool_weight=pool_weight, stop_when_empty=True,
+        oracle=oracle,
     )  # fmt: skip
     return done, fitted
 

@@ -83,7 +83,10 @@ COMMAND: dict[str, Any] = dict(
         "    cat pool.csv | salutary label -l lab.csv -u - -V val.csv -t y -o - > out.csv\n"
         "    salutary label -l lab.csv -u pool.csv -V val.csv -t y -o out.csv --json\n"
         "    salutary label -l lab.csv -u pool.csv -V val.csv -t y -o out.csv \\\n"
-        "        --engine dask --scheduler tcp://scheduler-host:8786\n\n"
+        "        --engine dask --scheduler tcp://scheduler-host:8786\n"
+        "    salutary label -l lab.csv -u pool.csv -V val.csv -t y -o out.csv --review 3\n"
+        "    salutary label -l lab.csv -u pool.csv -V val.csv -t y -o out.csv --review 3 \\\n"
+        "        --answers out.review-1.csv\n\n"
         f"{_STDIO_NOTE} {_ROWS_NOTE} Bad input ends with exit status 2 and one `error: ...` "
         "line on stderr naming the file (and the column and row where that applies)."
     ),
@@ -223,6 +226,30 @@ def label(
             show_default=False,
         ),
     ] = None,
+    review: Annotated[
+        int | None,
+        typer.Option(
+            "--review",
+            min=1,
+            metavar="N",
+            help="Each round, send the N picks of smallest salutary_margin to a person: "
+            "the run writes them to OUTPUT.review-R.csv (fill in its answer column) and "
+            "OUTPUT.review-R.json (Label Studio tasks; labeling config OUTPUT.review.xml), "
+            "saves its state to OUTPUT.review-state.json and stops.",
+            show_default=False,
+        ),
+    ] = None,
+    answers: Annotated[
+        str | None,
+        typer.Option(
+            "--answers",
+            metavar="FILE",
+            help="With the options of the --review run that stopped: the filled review "
+            "CSV, or Label Studio's JSON export of its tasks. Resumes with these answers "
+            "as true labels until the next review or the end.",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
     json_output: Json = False,
@@ -242,6 +269,12 @@ def label(
     empty for strategies without one) and salutary_agrees (whether the label is the
     model's own prediction), sorted by round then score (highest first).
 
+    With --review N, each round's N least certain picks (smallest margin) are labeled by
+    a person: the run stops at each round with a review file, and the same command with
+    --answers FILE resumes it; the output then has a column salutary_source (human or
+    salutary). Every row of a review needs an answer, one of the labels of the labeled
+    file.
+
     With --engine dask the pool is held by the workers of a Dask cluster and each round
     scores it there (the model and the influence factors stay in this process); the
     result is the same file as with --engine memory.
@@ -249,12 +282,13 @@ def label(
     say = Say(quiet=quiet, verbose=verbose, json=json_output, data_on_stdout=output == STDIO)
     inputs = {"labeled": labeled, "unlabeled": unlabeled, "validation": validation}
     check_inputs(inputs)
+    check_review(review, answers, output, budget)
     work = import_deferred("salutary.cli._label_work")
     work.label(
         inputs, target, output, budget=budget, rounds=rounds, l2=l2, seed=seed,
         strategy=strategy, categorical=categorical or (), id_column=id_column,
         ignore=ignore or (), missing=missing.value, engine=engine.value, scheduler=scheduler,
-        workers=workers, say=say,
+        workers=workers, review=review, answers=answers, say=say,
     )  # fmt: skip
 
 
@@ -272,3 +306,17 @@ def check_inputs(inputs: dict[str, str]) -> None:
     for role, path in inputs.items():
         if path != STDIO:
             check_input_file(role, path)
+
+
+def check_review(review: int | None, answers: str | None, output: str, budget: int) -> None:
+    """The checks of --review and --answers that need no data (an ``error:`` exit)."""
+    if answers is not None and review is None:
+        raise fail("--answers resumes a --review run: give the same options, --review included")
+    if review is None:
+        return
+    if output == STDIO:
+        raise fail("--review needs --output FILE: the review and state files go next to it")
+    if review > budget:
+        raise fail(f"--review {review} is more than --budget {budget}: a round has {budget} picks")
+    if answers is not None:
+        check_input_file("answers", answers)

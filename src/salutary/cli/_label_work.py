@@ -3,10 +3,12 @@ when the command runs; its options are in ``_label``)."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,12 +16,26 @@ import numpy as np
 import pandas as pd
 import typer
 
+from salutary._io import atomic_write
 from salutary.cli._common import STDIO, Say, fail, progress_bar, stage_progress, write_stdout
 from salutary.distributed import DaskPool, get_client, scatter_pool
 from salutary.exceptions import InputError
 from salutary.loop import LabelRound, label_pool
 from salutary.model import LogisticModel
 from salutary.pool import ArrayPool
+from salutary.review import (
+    ANSWER_COLUMN,
+    SUGGESTION_COLUMN,
+    ReviewRequest,
+    ReviewState,
+    ReviewStrategy,
+    file_digest,
+    label_studio_config,
+    label_studio_tasks,
+    read_answers,
+    review_frame,
+    review_oracle,
+)
 from salutary.strategies import DEFAULT_STRATEGY, oracle_free_strategies, parse_strategy
 from salutary.tabular import Tables, check_budget, check_output, load_tables, write_table
 
@@ -33,7 +49,9 @@ __all__ = [
     "ROUND_COLUMN",
     "ROW_COLUMN",
     "SCORE_COLUMN",
+    "SOURCE_COLUMN",
     "label",
+    "review_paths",
     "stdin_as_file",
 ]
 
@@ -44,6 +62,10 @@ SCORE_COLUMN = "salutary_score"
 MARGIN_COLUMN = "salutary_margin"
 AGREES_COLUMN = "salutary_agrees"
 EVIDENCE_COLUMNS = (ROW_COLUMN, ROUND_COLUMN, SCORE_COLUMN, MARGIN_COLUMN, AGREES_COLUMN)
+#: With --review: who labeled each row, "human" or "salutary".
+SOURCE_COLUMN = "salutary_source"
+#: Columns the review files add, which the unlabeled file must not have.
+REVIEW_COLUMNS = (SOURCE_COLUMN, SUGGESTION_COLUMN, ANSWER_COLUMN, "salutary_text")
 
 #: How standard input is named in messages.
 STDIN_NAME = "'-' (standard input)"
@@ -82,6 +104,8 @@ def label(
     scheduler: str | None,
     workers: int | None,
     say: Say,
+    review: int | None = None,
+    answers: str | None = None,
 ) -> None:
     """Run ``salutary label`` on checked options (see :func:`salutary.cli._label.label`)."""
     to_stdout = output == STDIO
@@ -101,12 +125,22 @@ def label(
             check_budget(budget, rounds, len(tables.pool_rows), name=_pool_name(tables))
             if not to_stdout:
                 _check_not_an_input(output, tables)
-            for col in EVIDENCE_COLUMNS:
+            for col in (*EVIDENCE_COLUMNS, *(REVIEW_COLUMNS if review else ())):
                 if col in tables.unlabeled.columns:
                     raise InputError(
                         f"{tables.unlabeled_file.name} already has a column {col!r}, which "
                         "the output adds; rename it"
                     )
+            plan = None
+            if review is not None:
+                options = {
+                    "target": target, "budget": budget, "rounds": rounds, "l2": l2,
+                    "seed": seed, "strategy": strategy, "review": review,
+                    "categorical": list(categorical), "id": id_column, "ignore": list(ignore),
+                    "missing": missing,
+                }  # fmt: skip
+                digests = {role: file_digest(path) for role, path in paths.items()}
+                plan = _review_plan(output, options, digests, tables, answers)
         except InputError as exc:
             raise fail(shown(str(exc))) from None
         for line in _input_notes(tables):
@@ -118,19 +152,21 @@ def label(
         f"{len(tables.pool_rows)} rows to label from"
     )
 
-    if engine == "dask":
-        client = _dask_client(scheduler, workers)
-        try:
-            frame = _salutary_label(
-                tables, budget=budget, rounds=rounds, l2=l2, seed=seed, client=client,
-                strategy=strategy, say=say,
-            )  # fmt: skip
-        finally:
-            client.close()
-    else:
+    client = _dask_client(scheduler, workers) if engine == "dask" else None
+    try:
         frame = _salutary_label(
-            tables, budget=budget, rounds=rounds, l2=l2, seed=seed, strategy=strategy, say=say
-        )
+            tables, budget=budget, rounds=rounds, l2=l2, seed=seed, client=client,
+            strategy=strategy, say=say, plan=plan,
+        )  # fmt: skip
+    except InputError as exc:
+        raise fail(str(exc)) from None
+    except _ReviewNeeded as stop:
+        assert plan is not None
+        _stop_for_review(stop.request, stop.labeled, plan, tables, output, say)
+        return
+    finally:
+        if client is not None:
+            client.close()
     if to_stdout:
         _write_stdout(frame)
     else:
@@ -141,6 +177,19 @@ def label(
             raise fail(str(exc)) from None
         except OSError as exc:
             raise fail(f"cannot write output file {output!r}: {exc.strerror or exc}") from None
+    if plan is not None:
+        plan.state.done, plan.state.pending = True, None
+        plan.state.labeled = [
+            {"row": int(r), "round": int(k), "label": str(a), "source": str(src)}
+            for r, k, a, src in zip(
+                frame[ROW_COLUMN],
+                frame[ROUND_COLUMN],
+                frame[tables.target],
+                frame[SOURCE_COLUMN],
+                strict=True,
+            )
+        ]
+        plan.state.save(plan.state_path)
     counts = _label_counts(frame, tables.target)
     _label_summary(say, frame, counts, tables.target, output, budget=budget, rounds=rounds)
     say.document(
@@ -171,6 +220,11 @@ def label(
             "imputed_values": int(tables.imputed),
             "features": int(tables.X_pool.shape[1]),
             "classes": [str(c) for c in tables.classes],
+            **(
+                {}
+                if plan is None
+                else {"review": review, "reviewed": int((frame[SOURCE_COLUMN] == "human").sum())}
+            ),
         }
     )
 
@@ -281,14 +335,24 @@ def _salutary_label(
     strategy: str,
     say: Say,
     client: Client | None = None,
+    plan: _ReviewPlan | None = None,
 ) -> pd.DataFrame:
-    """Label the encoded pool (in memory, or on ``client``'s cluster): one loop for both."""
+    """Label the encoded pool (in memory, or on ``client``'s cluster): one loop for both.
+
+    With a review ``plan``, its least certain picks take the saved answers; at the first
+    round without answers, :class:`_ReviewNeeded` stops the rounds."""
     n_pool = len(tables.X_pool)
     pool_round = np.full(n_pool, -1, dtype=np.int64)
     pool_label = np.full(n_pool, -1, dtype=np.int64)
     pool_score = np.full(n_pool, np.nan)
     pool_margin = np.full(n_pool, np.nan)
     pool_agrees = np.zeros(n_pool, dtype=bool)
+    pool_asked = np.zeros(n_pool, dtype=bool)
+    strat: str | ReviewStrategy = strategy
+    oracle = None
+    if plan is not None:
+        strat = ReviewStrategy(strategy, plan.review)
+        oracle = review_oracle(strat, _saved_answers(plan, tables))
     pool = ArrayPool(tables.X_pool) if client is None else DaskPool(
         scatter_pool(tables.X_pool, client), client
     )  # fmt: skip
@@ -304,6 +368,7 @@ def _salutary_label(
             pool_score[done.rows] = done.scores
             pool_margin[done.rows] = done.margins
             pool_agrees[done.rows] = done.agrees
+            pool_asked[done.rows] = done.asked
             progress.update(
                 task, completed=done.round, description=f"salutary labeling: round {done.round}"
             )
@@ -318,11 +383,16 @@ def _salutary_label(
                     highlight=False, markup=False, soft_wrap=True,
                 )  # fmt: skip
 
-        label_pool(
-            LogisticModel(l2=l2, warm_start=True), tables.X_labeled, tables.y_labeled_codes,
-            pool, tables.X_val, tables.y_val_codes, strategy=strategy, budget=budget,
-            rounds=rounds, random_state=seed, callback=on_round,
-        )  # fmt: skip
+        try:
+            label_pool(
+                LogisticModel(l2=l2, warm_start=True), tables.X_labeled,
+                tables.y_labeled_codes, pool, tables.X_val, tables.y_val_codes,
+                strategy=strat, budget=budget, rounds=rounds, random_state=seed,
+                callback=on_round, oracle=oracle,
+            )  # fmt: skip
+        except _ReviewNeeded as stop:  # the rows labeled before the round under review
+            stop.labeled = _labeled_so_far(tables, pool_round, pool_label, pool_asked)
+            raise
         progress.update(task, description=f"salutary labeling: {rounds} rounds done")
 
     chosen = np.flatnonzero(pool_round > 0)
@@ -334,6 +404,8 @@ def _salutary_label(
     out[SCORE_COLUMN] = pool_score[chosen].astype(np.float64)
     out[MARGIN_COLUMN] = pool_margin[chosen]
     out[AGREES_COLUMN] = pool_agrees[chosen]
+    if plan is not None:
+        out[SOURCE_COLUMN] = np.where(pool_asked[chosen], "human", "salutary")
     out = out.sort_values([ROUND_COLUMN, SCORE_COLUMN], ascending=[True, False], kind="mergesort")
     return out.reset_index(drop=True)
 
@@ -368,3 +440,172 @@ def _sortable(index: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+# ---------------------------------------------------------------------------- --review
+
+
+def review_paths(output: str, round: int | None = None) -> dict[str, Path]:
+    """The files of a --review run next to ``output``: its state, the labeling config,
+    and (with ``round``) that round's review CSV and Label Studio tasks."""
+    stem = Path(output).with_suffix("")
+    paths = {
+        "state": stem.with_name(f"{stem.name}.review-state.json"),
+        "config": stem.with_name(f"{stem.name}.review.xml"),
+    }
+    if round is not None:
+        paths["csv"] = stem.with_name(f"{stem.name}.review-{round}.csv")
+        paths["json"] = stem.with_name(f"{stem.name}.review-{round}.json")
+    return paths
+
+
+@dataclass
+class _ReviewPlan:
+    """A --review run: how many picks a round sends to a person, and the state."""
+
+    review: int
+    state: ReviewState
+    state_path: Path
+
+
+class _ReviewNeeded(Exception):
+    """Raised by the oracle at the first round whose picks have no saved answers."""
+
+    def __init__(self, request: ReviewRequest) -> None:
+        super().__init__(f"round {request.round} needs a review")
+        self.request = request
+        self.labeled: list[dict[str, Any]] = []
+
+
+def _review_plan(
+    output: str,
+    options: dict[str, Any],
+    digests: dict[str, str],
+    tables: Tables,
+    answers: str | None,
+) -> _ReviewPlan:
+    """The state of a --review run: new, or the saved one with ``answers`` added."""
+    state_path = review_paths(output)["state"]
+    classes = [str(c) for c in tables.classes]
+    if answers is None:
+        if state_path.exists():
+            old = ReviewState.load(state_path)
+            if not old.done:
+                raise InputError(
+                    f"{state_path.name} holds a review waiting for answers (round "
+                    f"{(old.pending or {}).get('round')}); resume it with --answers, or "
+                    "delete it to start again"
+                )
+        state = ReviewState(options, digests, classes)
+        return _ReviewPlan(int(options["review"]), state, state_path)
+    state = ReviewState.load(state_path)
+    if state.done or state.pending is None:
+        raise InputError(
+            f"the review in {state_path.name} is finished (the output was written); "
+            "run without --answers to start a new one"
+        )
+    state.check_same_run(options, digests, state_path.name)
+    pending = state.pending
+    got = read_answers(answers, pending["rows"], classes)
+    state.answered[int(pending["round"])] = {
+        "rows": list(pending["rows"]),
+        "answers": [got[int(r)] for r in pending["rows"]],
+    }
+    state.pending = None
+    return _ReviewPlan(int(options["review"]), state, state_path)
+
+
+def _saved_answers(plan: _ReviewPlan, tables: Tables) -> Any:
+    """What the review oracle asks: the saved answers of a round, as class codes;
+    :class:`_ReviewNeeded` for a round without."""
+    code = {str(c): i for i, c in enumerate(tables.classes)}
+
+    def answer(request: ReviewRequest) -> np.ndarray:
+        rows = (tables.pool_rows[request.rows] + 1).tolist()
+        got = plan.state.answers_of(request.round)
+        if got is None:
+            raise _ReviewNeeded(request)
+        if sorted(got) != sorted(rows):
+            raise InputError(
+                f"round {request.round} now picks rows {sorted(rows)} for review, not the "
+                f"rows {sorted(got)} answered in {plan.state_path.name}: the inputs or "
+                "options differ from the run that wrote it"
+            )
+        return np.array([code[got[r]] for r in rows], dtype=np.int64)
+
+    return answer
+
+
+def _stop_for_review(
+    request: ReviewRequest,
+    labeled: list[dict[str, Any]],
+    plan: _ReviewPlan,
+    tables: Tables,
+    output: str,
+    say: Say,
+) -> None:
+    """Write the review files of ``request``'s round and the state, and say what next."""
+    paths = review_paths(output, request.round)
+    rows = tables.pool_rows[request.rows]
+    frame = review_frame(
+        tables.unlabeled.iloc[rows], salutary_rows=rows + 1, round=request.round,
+        suggestions=tables.classes[request.suggestions], scores=request.scores,
+        margins=request.margins,
+    )  # fmt: skip
+    tasks = json.dumps(label_studio_tasks(frame), indent=1, allow_nan=False)
+    config = label_studio_config(tables.classes.tolist(), tables.target)
+    state = plan.state
+    state.pending = {
+        "round": request.round,
+        "rows": frame[ROW_COLUMN].astype(int).tolist(),
+        "suggestions": frame[SUGGESTION_COLUMN].astype(str).tolist(),
+        "files": [paths["csv"].name, paths["json"].name],
+    }
+    state.labeled = labeled
+    try:
+        atomic_write(paths["csv"], lambda tmp: frame.to_csv(tmp, index=False))
+        atomic_write(paths["json"], lambda tmp: tmp.write_text(tasks, encoding="utf-8"))
+        atomic_write(paths["config"], lambda tmp: tmp.write_text(config, encoding="utf-8"))
+        state.save(plan.state_path)
+    except OSError as exc:
+        raise fail(f"cannot write the review files next to {output!r}: {exc}") from None
+    console = say.result()
+    for line in (
+        f"Round {request.round}: {len(frame)} rows for a person to label in {paths['csv']} "
+        f"(fill in its {ANSWER_COLUMN!r} column), or in Label Studio: import "
+        f"{paths['json']} into a project with the labeling config {paths['config']}",
+        f"State saved to {plan.state_path}. Then run the same command with --answers "
+        f"{paths['csv']} (or Label Studio's JSON export)",
+    ):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+    say.document(
+        {
+            "command": "label",
+            "status": "review",
+            "round": request.round,
+            "rows": len(frame),
+            "review_csv": str(paths["csv"]),
+            "review_json": str(paths["json"]),
+            "config": str(paths["config"]),
+            "state": str(plan.state_path),
+        }
+    )
+
+
+def _labeled_so_far(
+    tables: Tables,
+    pool_round: np.ndarray,
+    pool_label: np.ndarray,
+    pool_asked: np.ndarray,
+) -> list[dict[str, Any]]:
+    """The pool rows labeled so far, for the state file (the person's answers as text)."""
+    chosen = np.flatnonzero(pool_round > 0)
+    return [
+        {
+            "row": int(tables.pool_rows[i]) + 1,
+            "round": int(pool_round[i]),
+            "label": str(tables.classes[pool_label[i]]),
+            "source": "human" if pool_asked[i] else "salutary",
+        }
+        for i in chosen
+    ]
