@@ -200,3 +200,46 @@ def test_summarize_wilcoxon_and_holm():
     assert t.loc[("x", "m"), "p_holm"] == pytest.approx(2 * 2 / 2**10)
     assert t.loc[("y", "m"), "p"] > 0.05
     assert np.isnan(t.loc[("x", "all-labeled"), "p"])
+
+
+def test_choose_l2_picks_from_the_grid_and_cv_variants_use_it(split, monkeypatch):
+    assert pr.choose_l2(split) in pr.CV_L2
+    # A grid of one value is that value; all-labeled-cv then equals all-labeled with it.
+    assert pr.choose_l2(split, grid=[7.0]) == 7.0
+    monkeypatch.setattr(pr, "choose_l2", lambda s, **kw: 3.0)
+    assert pr.all_labeled_cv(split) == pr.all_labeled(split, l2=3.0)
+    a = pr.salutary_holdout(split, l2="cv", **FAST)
+    assert a == pr.salutary_holdout(split, l2=3.0, **FAST)
+    assert pr.margin_sampling(split, l2="cv", rounds=3) == pr.margin_sampling(
+        split, l2=3.0, rounds=3
+    )
+
+
+def test_a_failing_method_is_recorded_not_fatal(monkeypatch, data):
+    X, y = data
+    monkeypatch.setattr(pr, "_dataset", lambda name: Dataset(name, X, y, [], "y", ""))
+
+    def boom(split):
+        raise RuntimeError("no")
+
+    monkeypatch.setitem(pr.METHODS, "boom", boom)
+    rows = pr._one("toy", 40, 0, ["boom", "all-labeled"])
+    assert np.isnan(rows[0]["accuracy"]) and rows[0]["error"] == "RuntimeError: no"
+    assert rows[1]["accuracy"] > 0.5 and rows[1]["error"] == ""
+
+
+def test_resume_runs_only_the_missing_methods(tmp_path, monkeypatch, data):
+    X, y = data
+    monkeypatch.setattr(pr, "_dataset", lambda name: Dataset(name, X, y, [], "y", ""))
+    out = tmp_path / "runs.csv"
+    first = pr.run_practitioner(["toy"], [40], [0], methods=["all-labeled"], output=out)
+    calls: list[list[str]] = []
+    one = pr._one
+    monkeypatch.setattr(pr, "_one", lambda d, t, s, m: calls.append(list(m)) or one(d, t, s, m))
+    both = pr.run_practitioner(
+        ["toy"], [40], [0], methods=["all-labeled", "margin"], output=out, resume=True
+    )
+    assert calls == [["margin"]]
+    assert sorted(both["method"]) == ["all-labeled", "margin"]
+    kept = both[both["method"] == "all-labeled"]["accuracy"].iloc[0]
+    assert kept == first["accuracy"].iloc[0]

@@ -10,7 +10,9 @@ the final test accuracy and the number of true labels it trained on or used.
 
 Methods (:data:`METHODS`):
 
-* ``all-labeled``: ``LogisticModel(l2)`` on the ``T`` labels.
+* ``all-labeled``: ``LogisticModel(l2)`` on the ``T`` labels (``l2`` = 50, the paper's).
+* ``all-labeled-cv``: the same with the penalty chosen by cross-validation on the
+  ``T`` labels (:func:`choose_l2`): what a practitioner would tune.
 * ``self-training``: the project's ``self-training`` strategy on top of the ``T`` labels
   (``rounds`` rounds of ``budget`` pseudo-labels).
 * ``label-spreading``: scikit-learn's ``LabelSpreading`` (kNN kernel) on the ``T``
@@ -24,10 +26,14 @@ Methods (:data:`METHODS`):
 * ``margin``: margin sampling with the pool's hidden truth as the oracle, from
   ``T // 2`` labels, spending the other ``T - T // 2`` in ``rounds`` rounds; the final
   model is fit on the ``T`` true labels.
+* ``salutary-newton:holdout=f,l2=cv`` and ``margin:l2=cv``: as above, with the penalty
+  chosen by :func:`choose_l2` (on the ``T`` labels; for margin, on its ``T // 2``
+  starting labels).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import tempfile
@@ -41,7 +47,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from scipy.stats import wilcoxon
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading
 from threadpoolctl import threadpool_limits
@@ -56,8 +62,12 @@ __all__ = [
     "METHODS",
     "MethodResult",
     "PractitionerSplit",
+    "CV_L2",
     "all_labeled",
+    "all_labeled_cv",
+    "choose_l2",
     "label_spreading",
+    "markdown_practitioner",
     "margin_sampling",
     "practitioner_split",
     "run_practitioner",
@@ -188,6 +198,45 @@ def all_labeled(split: PractitionerSplit, *, l2: float = PAPER_L2) -> MethodResu
     return MethodResult(float(model.score(split.X_test, split.y_test)), n, n)
 
 
+#: Penalties :func:`all_labeled_cv` chooses from (the paper's 50 among them).
+CV_L2: tuple[float, ...] = (0.5, 2.0, 10.0, 50.0, 200.0)
+
+
+def choose_l2(
+    split: PractitionerSplit, *, grid: Sequence[float] = CV_L2, n_folds: int = 5
+) -> float:
+    """The penalty of ``grid`` with the best stratified ``n_folds``-fold
+    cross-validation accuracy of ``LogisticModel`` on the ``T`` labels (ties go to the
+    larger penalty; folds seeded by the split's seed).
+
+    The penalty multiplies a summed loss, so a fold fit on a share ``s`` of the rows
+    uses ``s`` times it: the per-row strength the final fit has.
+    """
+    X, y = split.X_true, split.y_true
+    k = max(2, min(n_folds, int(np.unique(y, return_counts=True)[1].max())))
+    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=split.seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class")
+        parts = list(folds.split(X, y))
+    scores = []
+    for l2 in grid:
+        correct = 0
+        for train, test in parts:
+            m = _model(l2 * len(train) / len(y)).fit(X[train], y[train])
+            correct += int(np.sum(m.predict(X[test]) == y[test]))
+        scores.append(correct)
+    return float(grid[max(range(len(grid)), key=lambda i: (scores[i], grid[i]))])
+
+
+def _l2(split: PractitionerSplit, l2: float | str) -> float:
+    return choose_l2(split) if l2 == "cv" else float(l2)
+
+
+def all_labeled_cv(split: PractitionerSplit) -> MethodResult:
+    """``LogisticModel`` on the ``T`` labels with the penalty of :func:`choose_l2`."""
+    return all_labeled(split, l2=choose_l2(split))
+
+
 def _loop(split, X_lab, y_lab, X_val, y_val, strategy, *, budget, rounds, l2, oracle):
     return run_active_learning(
         X_lab, y_lab, split.X_pool, X_val, y_val, split.X_test, split.y_test,
@@ -245,7 +294,7 @@ def salutary_holdout(
     *,
     strategy: str = "salutary-newton",
     holdout: float = 0.25,
-    l2: float = PAPER_L2,
+    l2: float | str = PAPER_L2,
     budget: int = 10,
     rounds: int = 10,
     final_model: Callable[[np.ndarray, np.ndarray], object] | None = None,
@@ -255,8 +304,10 @@ def salutary_holdout(
     ``LogisticModel(l2)`` on the initial, validation and machine-labeled rows.
 
     ``final_model(X, y)``, if given, is called with those rows instead (tests use it to
-    see them).
+    see them). ``l2="cv"``: the loop's and the final model's penalty is
+    :func:`choose_l2`'s, chosen on all ``T`` labels.
     """
+    l2 = _l2(split, l2)
     keep, val = _share(split.y_true, holdout, split.seed + 2)
     X_lab, y_lab = split.X_true[keep], split.y_true[keep]
     X_val, y_val = split.X_true[val], split.y_true[val]
@@ -275,13 +326,21 @@ def salutary_holdout(
 
 
 def salutary_crossfit(
-    split: PractitionerSplit, *, l2: float = PAPER_L2, budget: int = 10, rounds: int = 10
+    split: PractitionerSplit,
+    *,
+    l2: float = PAPER_L2,
+    budget: int = 10,
+    rounds: int = 10,
+    n_folds: int = 5,
 ) -> MethodResult:
     """``salutary-crossfit``: every one of the ``T`` labels trains and, out of fold,
-    validates; the final model is the loop's (``T`` labels plus machine labels)."""
+    validates; the final model is the loop's (``T`` labels plus machine labels).
+    ``n_folds`` is capped at the row count of the largest class."""
+    # At most as many folds as the largest class has rows (26 letters in 100 labels).
+    folds = min(n_folds, int(np.unique(split.y_true, return_counts=True)[1].max()))
     res = _loop(
-        split, split.X_true, split.y_true, split.X_true, split.y_true, "salutary-crossfit",
-        budget=budget, rounds=rounds, l2=l2, oracle=False,
+        split, split.X_true, split.y_true, split.X_true, split.y_true,
+        f"salutary-crossfit:n_folds={folds}", budget=budget, rounds=rounds, l2=l2, oracle=False,
     )  # fmt: skip
     n = len(split.y_true)
     return MethodResult(res.accuracy[-1], n, res.n_labeled[-1], _agreement(split, res))
@@ -290,7 +349,7 @@ def salutary_crossfit(
 def margin_sampling(
     split: PractitionerSplit,
     *,
-    l2: float = PAPER_L2,
+    l2: float | str = PAPER_L2,
     rounds: int = 10,
     oracle_calls: list[int] | None = None,
 ) -> MethodResult:
@@ -300,10 +359,15 @@ def margin_sampling(
     are spent); the final model is fit on the ``T`` true labels.
 
     ``oracle_calls``, if given, receives the number of truths each oracle call returned.
+    ``l2="cv"``: the penalty of :func:`choose_l2` on the ``T // 2`` starting labels
+    (the only ones there are when it must be chosen).
     """
     total = len(split.y_true)
     start, _ = _share(split.y_true, 1 - (total // 2) / total, split.seed + 2)
     X_lab, y_lab = split.X_true[start], split.y_true[start]
+    if l2 == "cv":
+        l2 = choose_l2(dataclasses.replace(split, X_true=X_lab, y_true=y_lab))
+    l2 = float(l2)
     spend = total - len(start)
     sizes = [spend // rounds + (r >= rounds - spend % rounds) for r in range(rounds)]
     sizes = [s for s in sizes if s > 0]
@@ -337,6 +401,7 @@ def margin_sampling(
 def _methods(holdouts: Sequence[float]) -> dict[str, Callable[..., MethodResult]]:
     out: dict[str, Callable[..., MethodResult]] = {
         "all-labeled": all_labeled,
+        "all-labeled-cv": all_labeled_cv,
         "self-training": self_training,
         "label-spreading": label_spreading,
     }
@@ -347,6 +412,12 @@ def _methods(holdouts: Sequence[float]) -> dict[str, Callable[..., MethodResult]
             )
     out["salutary-crossfit"] = salutary_crossfit
     out["margin"] = margin_sampling
+    # The same with the penalty chosen by cross-validation on the true labels.
+    for f in holdouts:
+        out[f"salutary-newton:holdout={f:g},l2=cv"] = functools.partial(
+            salutary_holdout, strategy="salutary-newton", holdout=f, l2="cv"
+        )
+    out["margin:l2=cv"] = functools.partial(margin_sampling, l2="cv")
     return out
 
 
@@ -367,12 +438,15 @@ def _one(dataset: str, total: int, seed: int, methods: Sequence[str]) -> list[di
         split = practitioner_split(data.X, data.y, total, seed=seed)
         for name in methods:
             t0 = time.perf_counter()
-            r = METHODS[name](split)
-            rows.append(
-                {"dataset": dataset, "total": total, "seed": seed, "method": name,
-                 "accuracy": r.accuracy, "n_true": r.n_true, "n_train": r.n_train,
-                 "agreement": r.agreement, "seconds": time.perf_counter() - t0}
-            )  # fmt: skip
+            row = {"dataset": dataset, "total": total, "seed": seed, "method": name}
+            try:
+                r = METHODS[name](split)
+            except Exception as exc:  # recorded; the other methods and tasks go on
+                row |= {"accuracy": np.nan, "error": f"{type(exc).__name__}: {exc}"}
+            else:
+                row |= {"accuracy": r.accuracy, "n_true": r.n_true, "n_train": r.n_train,
+                        "agreement": r.agreement, "error": ""}  # fmt: skip
+            rows.append(row | {"seconds": time.perf_counter() - t0})
     return rows
 
 
@@ -394,6 +468,11 @@ def write_atomic(frame: pd.DataFrame, path: str | Path) -> None:
         raise
 
 
+def _read(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+
+
 def run_practitioner(
     datasets: Sequence[str],
     totals: Sequence[int],
@@ -402,6 +481,7 @@ def run_practitioner(
     methods: Sequence[str] | None = None,
     n_jobs: int = 1,
     output: str | Path | None = None,
+    resume: bool = False,
     on_done: Callable[[str, int, int], None] | None = None,
 ) -> pd.DataFrame:
     """Run every method on every (dataset, total, seed); one row per method.
@@ -423,6 +503,9 @@ def run_practitioner(
         Worker processes (joblib).
     output : str or Path, optional
         CSV or Parquet file for the results.
+    resume : bool, default=False
+        Keep the rows ``output`` already holds (those with an accuracy) and run only
+        the missing (dataset, total, seed, method).
     on_done : callable, optional
         ``on_done(dataset, total, seed)`` after each task.
 
@@ -430,22 +513,32 @@ def run_practitioner(
     -------
     pandas.DataFrame
         Columns ``dataset, total, seed, method, accuracy, n_true, n_train, agreement,
-        seconds``.
+        seconds, error`` (a method that raised has NaN accuracy and its error).
     """
     methods = list(METHODS) if methods is None else list(methods)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
-    tasks: list[tuple[str, int, int]] = []
+    rows: list[dict] = []
+    done: set[tuple[str, int, int, str]] = set()
+    if resume and output is not None and Path(output).exists():
+        old = _read(output)
+        old = old[old["accuracy"].notna()]
+        rows = old.to_dict("records")
+        done = set(zip(old["dataset"], old["total"], old["seed"], old["method"], strict=True))
+    tasks: list[tuple[str, int, int, list[str]]] = []
     for d in datasets:
         n = len(_dataset(d).y)
         n_rest = n - int(np.ceil(0.2 * n))
-        tasks.extend((d, t, s) for t in totals if t <= n_rest // 2 for s in seeds)
-    rows: list[dict] = []
+        for t in totals:
+            for s in seeds:
+                todo = [m for m in methods if (d, t, s, m) not in done]
+                if t <= n_rest // 2 and todo:
+                    tasks.append((d, t, s, todo))
     columns = ["dataset", "total", "seed", "method", "accuracy", "n_true", "n_train",
-               "agreement", "seconds"]  # fmt: skip
+               "agreement", "seconds", "error"]  # fmt: skip
     parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-    for part in parallel(delayed(_one)(d, t, s, methods) for d, t, s in tasks):
+    for part in parallel(delayed(_one)(d, t, s, todo) for d, t, s, todo in tasks):
         rows.extend(part)
         if output is not None:
             write_atomic(pd.DataFrame(rows, columns=columns), output)
@@ -491,3 +584,47 @@ def summarize_practitioner(results: pd.DataFrame, baseline: str = "all-labeled")
     for _, idx in table.groupby(["total", "method"]).groups.items():
         table.loc[idx, "p_holm"] = holm(table.loc[idx, "p"].to_numpy())
     return table
+
+
+def markdown_practitioner(
+    table: pd.DataFrame, methods: Sequence[str] | None = None, alpha: float = 0.05
+) -> str:
+    """A Markdown table of :func:`summarize_practitioner`: one row per (dataset, total),
+    one column per method, mean accuracy in percent and, for the other methods, the
+    mean difference to the baseline in points, with ``▲``/``▼`` where the
+    Holm-corrected p-value is below ``alpha``; then a row per method counting
+    significant wins and losses and the mean difference over all rows."""
+    methods = list(dict.fromkeys(table["method"])) if methods is None else list(methods)
+    base = table[table["p"].isna() & (table["diff"] == 0)]["method"].mode()
+    baseline = str(base.iloc[0]) if len(base) else methods[0]
+    idx = table.set_index(["dataset", "total", "method"])
+    lines = [
+        "| dataset | T | " + " | ".join(f"`{m}`" for m in methods) + " |",
+        "|---|---:|" + "---:|" * len(methods),
+    ]
+    for (d, t), _ in table.groupby(["dataset", "total"], sort=True):
+        cells = []
+        for m in methods:
+            if (d, t, m) not in idx.index:
+                cells.append("")
+                continue
+            r = idx.loc[(d, t, m)]
+            cell = f"{100 * r['mean']:.2f}"
+            if m != baseline:
+                mark = ""
+                if r["p_holm"] < alpha:
+                    mark = " ▲" if r["diff"] > 0 else " ▼"
+                cell += f" ({100 * r['diff']:+.2f}{mark})"
+            cells.append(cell)
+        lines.append(f"| {d} | {t} | " + " | ".join(cells) + " |")
+    counts = []
+    for m in methods:
+        part = table[table["method"] == m]
+        if m == baseline:
+            counts.append("")
+            continue
+        win = int(((part["p_holm"] < alpha) & (part["diff"] > 0)).sum())
+        loss = int(((part["p_holm"] < alpha) & (part["diff"] < 0)).sum())
+        counts.append(f"{win} ▲ / {loss} ▼, {100 * part['diff'].mean():+.2f}")
+    lines.append("| **all** | | " + " | ".join(counts) + " |")
+    return "\n".join(lines)
