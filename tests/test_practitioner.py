@@ -4,6 +4,7 @@ methods train their final model on initial + validation + machine labels, runs r
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import pandas as pd
@@ -243,3 +244,12 @@ def test_resume_runs_only_the_missing_methods(tmp_path, monkeypatch, data):
     assert sorted(both["method"]) == ["all-labeled", "margin"]
     kept = both[both["method"] == "all-labeled"]["accuracy"].iloc[0]
     assert kept == first["accuracy"].iloc[0]
+
+
+def test_write_atomic_gives_ordinary_permissions(tmp_path):
+    out = tmp_path / "t.csv"
+    pr.write_atomic(pd.DataFrame({"a": [1]}), out)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert pd.read_csv(out)["a"].tolist() == [1]
