@@ -23,6 +23,7 @@ __all__ = [
     "paper_split",
     "run_experiment",
     "run_split",
+    "stratified_split",
     "summarize",
 ]
 
@@ -44,7 +45,8 @@ class Split:
     y_test: np.ndarray
 
 
-def _stratified(X, y, size, seed):
+def stratified_split(X, y, size, seed):
+    """``train_test_split`` stratified on ``y``, plain where a class is too rare for it."""
     try:
         return train_test_split(X, y, test_size=size, random_state=seed, stratify=y)
     except ValueError:  # a class too rare to stratify on
@@ -89,9 +91,9 @@ def paper_split(
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
-    X_rest, X_test, y_rest, y_test = _stratified(X, y, test_size, seed)
+    X_rest, X_test, y_rest, y_test = stratified_split(X, y, test_size, seed)
     val_frac = val_size / (1.0 - test_size)
-    X_train, X_val, y_train, y_val = _stratified(X_rest, y_rest, val_frac, seed + 1)
+    X_train, X_val, y_train, y_val = stratified_split(X_rest, y_rest, val_frac, seed + 1)
     n_init = min(n_initial, len(y_train) // 4)
     # One sample of every class first, so the validation set has no class the model
     # cannot predict; the rest stratified.
@@ -101,7 +103,7 @@ def paper_split(
     rest = np.setdiff1d(np.arange(len(y_train)), first)
     n_more = max(n_init - len(first), 0)
     if n_more:
-        pool_idx, more, _, _ = _stratified(rest, y_train[rest], n_more, seed + 2)
+        pool_idx, more, _, _ = stratified_split(rest, y_train[rest], n_more, seed + 2)
     else:
         pool_idx, more = rest, rest[:0]
     lab_idx = np.concatenate([first, more])

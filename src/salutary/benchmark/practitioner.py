@@ -47,13 +47,14 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from scipy.stats import wilcoxon
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading
 from threadpoolctl import threadpool_limits
 
 from salutary.benchmark.stats import holm
 from salutary.datasets import Dataset, load_dataset
+from salutary.experiment import stratified_split
 from salutary.loop import PAPER_L2, run_active_learning
 from salutary.model import LogisticModel
 
@@ -122,13 +123,6 @@ class MethodResult:
     agreement: float = float("nan")
 
 
-def _stratified(X, y, size, seed):
-    try:
-        return train_test_split(X, y, test_size=size, random_state=seed, stratify=y)
-    except ValueError:  # a class too rare to stratify on
-        return train_test_split(X, y, test_size=size, random_state=seed)
-
-
 def practitioner_split(
     X: np.ndarray,
     y: np.ndarray,
@@ -161,12 +155,12 @@ def practitioner_split(
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
-    X_rest, X_test, y_rest, y_test = _stratified(X, y, test_size, seed)
+    X_rest, X_test, y_rest, y_test = stratified_split(X, y, test_size, seed)
     if not 2 <= total <= len(y_rest) // 2:
         raise ValueError(
             f"total must be between 2 and half of the {len(y_rest)} non-test rows, got {total}"
         )
-    X_pool, X_true, y_pool, y_true = _stratified(X_rest, y_rest, total, seed + 1)
+    X_pool, X_true, y_pool, y_true = stratified_split(X_rest, y_rest, total, seed + 1)
     if standardize:
         scaler = StandardScaler().fit(X_rest)
         X_true, X_pool, X_test = (scaler.transform(a) for a in (X_true, X_pool, X_test))
@@ -187,7 +181,7 @@ def _share(y: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarr
     n_out = round(share * len(y))
     if n_out > len(rest):
         raise ValueError(f"cannot hold out {n_out} of {len(y)} labels with {len(classes)} classes")
-    keep, out, _, _ = _stratified(rest, y[rest], n_out, seed)
+    keep, out, _, _ = stratified_split(rest, y[rest], n_out, seed)
     return np.sort(np.concatenate([first, keep])), np.sort(out)
 
 
