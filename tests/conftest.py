@@ -21,3 +21,22 @@ def make_classification_data(
 @pytest.fixture
 def make_data():
     return make_classification_data
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A client of a real two-process ``distributed.LocalCluster`` on 127.0.0.1, one per
+    test module (the modules that use it skip without ``distributed``)."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(
+        processes=True,
+        n_workers=2,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",  # None still serves HTTP on 0.0.0.0:8787
+    )
+    client = Client(cluster, set_as_default=False)
+    yield client
+    client.close()
+    cluster.close()

@@ -27,23 +27,6 @@ ARGS = ["bench", "-d", "breast_cancer", "-p", "paper", "-s", "random", "salutary
 
 
 @pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(
-        processes=True,
-        n_workers=2,
-        threads_per_worker=1,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",
-    )
-    client = Client(cluster, set_as_default=False)
-    yield client
-    client.close()
-    cluster.close()
-
-
-@pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> pd.DataFrame:
     """The grid run by the ordinary ``salutary bench`` (the local engine, one process)."""
     store = ResultStore(tmp_path_factory.mktemp("reference"))

@@ -201,6 +201,22 @@ def test_label_unlabeled_file_with_target_column(tmp_path):
     pd.testing.assert_frame_equal(out[expected.columns], expected)
 
 
+def encode(files: Files) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The CLI's features and label codes, built independently (one-hot colour, the
+    labeled rows' scaling, classes in sorted order)."""
+    frames = [files.lab[FEATURES], files.pool[FEATURES], files.val[FEATURES]]
+    enc = OneHotEncoder(sparse_output=False).fit(pd.concat([f[["color"]] for f in frames]))
+    mats = [
+        np.hstack([f[["x1", "x2"]], enc.transform(f[["color"]]), f[["x3", "x4"]]]) for f in frames
+    ]
+    scaler = StandardScaler().fit(mats[0])
+    X_lab, X_pool, X_val = (scaler.transform(m) for m in mats)
+    code = {c: i for i, c in enumerate(np.unique(files.lab["species"]))}
+    y_lab = files.lab["species"].map(code).to_numpy()
+    y_val = files.val["species"].map(code).to_numpy()
+    return X_lab, X_pool, X_val, y_lab, y_val
+
+
 @pytest.mark.parametrize(
     "strategy", [None, "salutary", "salutary-newton", "salutary-newton:steps=1:labels=1"]
 )
@@ -213,17 +229,8 @@ def test_label_matches_salutary_labeler(tmp_path, strategy):
     assert_ok(invoke(files.args("--l2", str(l2), "--seed", str(seed), *extra)))
     out = read(files.output)
 
-    frames = [files.lab[FEATURES], files.pool[FEATURES], files.val[FEATURES]]
-    enc = OneHotEncoder(sparse_output=False).fit(pd.concat([f[["color"]] for f in frames]))
-    mats = [
-        np.hstack([f[["x1", "x2"]], enc.transform(f[["color"]]), f[["x3", "x4"]]]) for f in frames
-    ]
-    scaler = StandardScaler().fit(mats[0])
-    X_lab, X_pool, X_val = (scaler.transform(m) for m in mats)
+    X_lab, X_pool, X_val, y_lab, y_val = encode(files)
     classes = np.unique(files.lab["species"])
-    code = {c: i for i, c in enumerate(classes)}
-    y_lab = files.lab["species"].map(code).to_numpy()
-    y_val = files.val["species"].map(code).to_numpy()
     labeler = SalutaryLabeler(
         estimator=LogisticModel(l2=l2, warm_start=True),
         budget=BUDGET,

@@ -32,23 +32,6 @@ from salutary.strategies import STRATEGIES, get_strategy  # noqa: E402
 D = 24
 
 
-@pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(
-        processes=True,
-        n_workers=2,
-        threads_per_worker=1,
-        host="127.0.0.1",
-        dashboard_address="127.0.0.1:0",  # None still serves HTTP on 0.0.0.0:8787
-    )
-    client = Client(cluster, set_as_default=False)
-    yield client
-    client.close()
-    cluster.close()
-
-
 def fit_factors(n_classes: int, seed: int = 0) -> InfluenceFactors:
     rng = np.random.default_rng(seed)
     W = rng.normal(size=(n_classes, D))

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from test_cli import BUDGET, CLASSES, FEATURES, ROUNDS, Files, assert_ok, invoke
+from test_cli import BUDGET, CLASSES, FEATURES, ROUNDS, Files, assert_ok, encode, invoke
 from test_influence import _dense_influence
 from test_readme import fenced_blocks
 
@@ -27,21 +26,6 @@ from salutary.review import STATE_VERSION, read_answers
 
 REVIEW = 2
 STATE = "result.review-state.json"
-
-
-def encode(files: Files) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The CLI's features, built independently (one-hot colour, labeled rows' scaling)."""
-    frames = [files.lab[FEATURES], files.pool[FEATURES], files.val[FEATURES]]
-    enc = OneHotEncoder(sparse_output=False).fit(pd.concat([f[["color"]] for f in frames]))
-    mats = [
-        np.hstack([f[["x1", "x2"]], enc.transform(f[["color"]]), f[["x3", "x4"]]]) for f in frames
-    ]
-    scaler = StandardScaler().fit(mats[0])
-    X_lab, X_pool, X_val = (scaler.transform(m) for m in mats)
-    code = {c: i for i, c in enumerate(CLASSES)}
-    y_lab = files.lab["species"].map(code).to_numpy()
-    y_val = files.val["species"].map(code).to_numpy()
-    return X_lab, X_pool, X_val, y_lab, y_val
 
 
 def person(row: int, suggestion: str) -> str:
