@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from salutary import LogisticModel, SalutaryLabeler
 from salutary.cli import COMMANDS, app, command
 from salutary.cli._common import expand_multiple
 from salutary.cli._run_work import parse_strategies, round_columns
+from salutary.loop import CHECK_FRACTION, check_seed, held_out_check
 
 FEATURES = ["x1", "x2", "color", "x3", "x4"]
 CLASSES = np.array(["cat", "dog", "fish"])
@@ -261,7 +263,10 @@ def test_label_matches_salutary_labeler(tmp_path, strategy):
         first = out[out["salutary_round"] == 1]
         X_first = X_pool[first["salutary_row"].to_numpy() - 1]
         model = LogisticModel(l2=l2).fit(X_lab, y_lab)
-        top2 = np.sort(_dense_influence(model, X_lab, X_val, y_val, X_first), axis=1)[:, -2:]
+        # The selection sees the validation rows the held-out check leaves it.
+        X_steer, y_steer, _, _ = held_out_check(X_val, y_val, CHECK_FRACTION, check_seed(seed))
+        assert len(y_steer) == len(y_val) - round(CHECK_FRACTION * len(y_val))
+        top2 = np.sort(_dense_influence(model, X_lab, X_steer, y_steer, X_first), axis=1)[:, -2:]
         np.testing.assert_allclose(first["salutary_margin"], top2[:, 1] - top2[:, 0], rtol=1e-6)
         predicted = classes[model.predict(X_first)]
         np.testing.assert_array_equal(first["salutary_agrees"], predicted == first["species"])
@@ -631,7 +636,10 @@ def test_console_script(tmp_path):
         [_script(), *files.args()], capture_output=True, text=True, env=env, check=False
     )
     assert ok.returncode == 0, ok.stderr
-    assert len(read(files.output)) == BUDGET * ROUNDS
+    # The held-out check's summary line says how many rounds were kept.
+    [summary] = [x for x in ok.stdout.splitlines() if x.startswith("held-out accuracy")]
+    kept = int(re.search(rf"kept (\d+) of {ROUNDS} rounds", summary).group(1))
+    assert len(read(files.output)) == BUDGET * kept
     # 60 validation rows: one warning line, without a source location.
     [line] = [x for x in ok.stderr.splitlines() if "validation set" in x]
     assert line.startswith("warning: the validation set has 60 rows; with fewer than 150")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -224,7 +225,13 @@ def test_label_rounds_equal_salutary_labeler(client, strategy):
     (X_lab, y_lab), (X_val, y_val), (X_pool, _) = sample(120), sample(100), sample(9000)
     model = LogisticModel(l2=20.0, warm_start=True)
     labeler = SalutaryLabeler(
-        model, budget=6, rounds=3, strategy=strategy, random_state=2, train_on_validation=False
+        model,
+        budget=6,
+        rounds=3,
+        strategy=strategy,
+        random_state=2,
+        train_on_validation=False,
+        check_fraction=None,
     ).fit(
         np.vstack([X_lab, X_pool]), np.concatenate([y_lab, np.full(len(X_pool), -1)]), X_val, y_val
     )
@@ -340,14 +347,17 @@ ORACLE_FREE = [
 def test_cli_dask_engine_writes_the_same_file(client, tmp_path, strategy):
     paths = write_files(tmp_path)
     memory, on_dask = tmp_path / "memory.csv", tmp_path / "dask.csv"
-    chosen = [] if strategy is None else ["--strategy", strategy]
+    # The default with the held-out check; the others without it, so all rounds run.
+    chosen = [] if strategy is None else ["--strategy", strategy, "--no-check"]
     result = invoke(label_args(paths, memory, *chosen))
     assert result.exit_code == 0, (result.stdout, result.stderr)
     address = client.scheduler.address
     result = invoke(label_args(paths, on_dask, "--engine", "dask", "--scheduler", address, *chosen))
     assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
     assert on_dask.read_bytes() == memory.read_bytes()
-    assert len(pd.read_csv(memory)) == 32
+    kept = re.search(r"kept (\d+) of 4 rounds", result.stdout)
+    assert (kept is None) == (strategy is not None), result.stdout
+    assert len(pd.read_csv(memory)) == 8 * (4 if kept is None else int(kept.group(1)))
 
 
 def test_every_oracle_free_strategy_is_tested_on_both_engines():

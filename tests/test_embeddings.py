@@ -403,6 +403,7 @@ def test_labeler_with_encoder_matches_core_influence(cache, k) -> None:
     labeler = SalutaryLabeler(
         LogisticModel(l2=3.0), encoder=Embedder(module, cache=cache), budget=budget,
         rounds=1, strategy="salutary", random_state=0, train_on_validation=False,
+        check_fraction=None,  # the influence on the whole validation set, as below
     ).fit(X_fit, y_fit, X_val, y_val)  # fmt: skip
 
     E = _direct(module, X)
@@ -456,7 +457,11 @@ def test_labeler_accepts_texts_through_a_text_encoder(cache) -> None:
     tfidf = TfidfVectorizer().fit(texts)
     y_fit = np.concatenate([y[:20], np.full(20, -1)])
     labeler = SalutaryLabeler(
-        LogisticModel(l2=1.0), encoder=Embedder(tfidf, cache=cache), budget=4, rounds=2
+        LogisticModel(l2=1.0),
+        encoder=Embedder(tfidf, cache=cache),
+        budget=4,
+        rounds=2,
+        check_fraction=None,  # both rounds run
     ).fit(texts[:40], y_fit, texts[40:], y[40:])
     assert (labeler.labeled_iter_ > 0).sum() == 8
     assert labeler.predict(texts[40:]).shape == (20,)

@@ -292,7 +292,12 @@ def test_margin_and_agreement_against_dense_influence_and_refit_models(strategy)
     X, _, y_semi, X_val, y_val = _evidence_data()
     l2 = 2.0
     lab = SalutaryLabeler(
-        LogisticModel(l2=l2), budget=8, rounds=3, strategy=strategy, random_state=0
+        LogisticModel(l2=l2),
+        budget=8,
+        rounds=3,
+        strategy=strategy,
+        random_state=0,
+        check_fraction=None,  # the influence on the whole validation set, as below
     ).fit(X, y_semi, X_val, y_val)
     assert lab.n_iter_ == 3
     agrees_seen = []

@@ -115,6 +115,7 @@ def test_labeler_follows_semi_supervised_convention(split):
         strategy="salutary",
         random_state=0,
         callback=lambda r, _: rounds_seen.append(r),
+        check_fraction=None,  # compared below with a run on the whole validation set
     ).fit(X, y, split.X_val, split.y_val)
     assert rounds_seen == [0, 1, 2, 3]
     n0 = len(split.y_labeled)

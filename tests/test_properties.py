@@ -138,9 +138,11 @@ def test_any_files_end_in_a_result_or_one_error_line(tmp_path_factory, case):
         assert os.listdir(out_dir) == []
     else:
         written = pd.read_csv(output) if ext == ".csv" else pd.read_parquet(output)
-        assert len(written) == 1 and os.listdir(out_dir) == [output.name]
-    if clean:  # clean files always work
-        assert result.exit_code == 0, (text, frames)
+        # One row, or none when the held-out check dropped the round.
+        assert len(written) <= 1 and os.listdir(out_dir) == [output.name]
+    if clean:  # clean files always work, unless too few validation rows to hold 30% out
+        too_small = "too small to hold out" in result.stderr and "--no-check" in result.stderr
+        assert result.exit_code == 0 or too_small, (text, frames)
 
 
 FIELD = st.text(alphabet=st.sampled_from('ab1 ,"\n\r\t;é'), min_size=0, max_size=6)

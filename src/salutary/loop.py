@@ -9,6 +9,7 @@ oracle and a test set for the benchmark; :class:`salutary.SalutaryLabeler` and
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from collections.abc import Callable
@@ -19,21 +20,31 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import log_loss
+from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_random_state
 
 from salutary._sparse import vstack
 from salutary.model import LogisticModel
 from salutary.pool import ArrayPool, Pool
-from salutary.strategies import DEFAULT_STRATEGY, Selection, Strategy, get_strategy
+from salutary.strategies import (
+    DEFAULT_STRATEGY,
+    Selection,
+    Strategy,
+    get_strategy,
+    loop_options,
+)
 
 __all__ = [
+    "CHECK_FRACTION",
     "PAPER_L2",
     "SMALL_VALIDATION",
     "ActiveLearningResult",
     "LabelRound",
     "check_x",
+    "check_seed",
     "check_xy",
+    "held_out_check",
     "default_model",
     "label_pool",
     "oracle_free_strategy",
@@ -93,6 +104,13 @@ class ActiveLearningResult:
         not counted).
     seconds : list of float
         Wall-clock seconds of each round (selection and refit).
+    held_out_loss : list of float
+        With a held-out check (``check_fraction``): summed cross-entropy on the held-out
+        rows of the model kept after each round (``rounds + 1``); empty without one.
+    stopped : int or None
+        The round the held-out check dropped (the rounds stopped there); None when it
+        dropped none. The per-round lists still hold ``rounds`` rounds: from that round
+        on they repeat the model kept, with nothing added.
     model : estimator
         The final fitted model.
     """
@@ -111,6 +129,8 @@ class ActiveLearningResult:
     n_labeled: list[int] = field(default_factory=list)
     n_true: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    held_out_loss: list[float] = field(default_factory=list)
+    stopped: int | None = None
     model: object = None
 
     def to_frame(self) -> pd.DataFrame:
@@ -203,6 +223,16 @@ class LabelRound:
     agrees : ndarray of bool
         Whether each row's label equals the prediction of the model that chose it (the
         model before this round's refit).
+    held_out_loss, held_out_accuracy : float
+        With a held-out check (:func:`run_rounds`'s ``X_check``): summed cross-entropy
+        and accuracy on the held-out rows of the model fitted after this round (after
+        the initial fit at round 0). NaN without a check.
+    held_out_loss_before, held_out_accuracy_before : float
+        The same for the model this round started from (NaN at round 0).
+    kept : bool
+        False for the round the held-out check dropped: its fit did not lower the
+        held-out loss, so its rows were not added, ``model`` is the model it started
+        from, and the rounds stopped there.
     """
 
     round: int
@@ -214,6 +244,66 @@ class LabelRound:
     model: Any = None
     margins: np.ndarray = field(default_factory=lambda: np.zeros(0))
     agrees: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    held_out_loss: float = float("nan")
+    held_out_accuracy: float = float("nan")
+    held_out_loss_before: float = float("nan")
+    held_out_accuracy_before: float = float("nan")
+    kept: bool = True
+
+
+#: Share of the validation set held out from the selection by default, to check every
+#: round and stop the rounds (:func:`held_out_check`; chosen in BENCHMARKS.md,
+#: "The held-out check").
+CHECK_FRACTION = 0.3
+
+
+def held_out_check(
+    X_val: Any, y_val: np.ndarray, fraction: float, seed: int
+) -> tuple[Any, np.ndarray, Any, np.ndarray]:
+    """Split the validation set into the part that steers the selection and the part
+    held out to check each round (a stratified ``fraction``, drawn with ``seed``).
+
+    Returns
+    -------
+    X_steer, y_steer, X_check, y_check
+        Rows of ``X_val`` and ``y_val``, each part in the original order.
+
+    Raises
+    ------
+    ValueError
+        When a part would be empty: too few validation rows to hold any out.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"the held-out check fraction must be in (0, 1), got {fraction}")
+    rows = np.arange(len(y_val))
+    n_check = round(fraction * len(rows))
+    if n_check < 1 or n_check >= len(rows):
+        raise ValueError(
+            f"a validation set of {len(rows)} rows is too small to hold out "
+            f"{fraction:g} of it for the held-out check; label more rows, or turn the "
+            "check off"
+        )
+    try:
+        steer, check = train_test_split(rows, test_size=n_check, random_state=seed, stratify=y_val)
+    except ValueError:  # a class too rare to stratify on
+        steer, check = train_test_split(rows, test_size=n_check, random_state=seed)
+    steer, check = np.sort(steer), np.sort(check)
+    return X_val[steer], y_val[steer], X_val[check], y_val[check]
+
+
+def check_seed(random_state: int | np.random.RandomState | None) -> int:
+    """The seed of :func:`held_out_check` for a ``random_state``, as
+    :class:`salutary.SalutaryLabeler` and ``salutary label --seed`` derive it (apart
+    from the draws of the rounds and of the validation hold-out)."""
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max)) + 1
+
+
+def _check(model: Any, X_check: Any, y_check: np.ndarray | None) -> tuple[float, float]:
+    """Held-out loss and accuracy of ``model`` (NaN without a check)."""
+    if X_check is None or y_check is None:
+        return float("nan"), float("nan")
+    accuracy = float(np.mean(model.predict(X_check) == y_check))
+    return validation_loss(model, X_check, y_check), accuracy
 
 
 def _asked(strategy: Strategy, sel: Selection, n: int) -> np.ndarray:
@@ -267,12 +357,17 @@ def run_rounds(
     sample_weight: np.ndarray | None = None,
     pool_weight: np.ndarray | None = None,
     stop_when_empty: bool = False,
+    X_check: Any = None,
+    y_check: np.ndarray | None = None,
 ) -> Any:
     """Fit ``model`` on the labeled rows, then ``rounds`` rounds of select, label, refit.
 
     The rounds end early when the pool is empty, and, with ``stop_when_empty``, after a
     round that added nothing (a strategy that abstains: the next round would see the
-    same model).
+    same model). With a held-out check (``X_check``, ``y_check``: labeled rows the
+    strategy never sees), the rounds also end at the first round whose refit does not
+    lower the summed cross-entropy on them; that round is dropped (reported with
+    ``kept=False``) and the model it started from is returned.
 
     Parameters
     ----------
@@ -302,11 +397,14 @@ def run_rounds(
         when neither weight is given).
     stop_when_empty : bool, default=False
         Stop after a round that added no row.
+    X_check, y_check : ndarray, optional
+        The held-out check (see :func:`held_out_check`); none by default.
 
     Returns
     -------
     estimator
-        ``model``, fitted on the labeled rows plus every row added.
+        The model fitted on the labeled rows plus every row kept (``model`` itself
+        unless the check dropped a round).
     """
     X_train, y_train = X_labeled, y_labeled
     weighted = sample_weight is not None or pool_weight is not None
@@ -322,8 +420,13 @@ def run_rounds(
             X_train, y_train
         )
 
+    checking = X_check is not None and y_check is not None
     fit()
-    report(LabelRound(0, remaining[:0], y_train[:0], np.zeros(0), model=model))
+    loss, accuracy = _check(model, X_check, y_check)
+    if checking and not np.isfinite(loss):
+        raise ValueError("the held-out check has a class the labeled rows do not have")
+    report(LabelRound(0, remaining[:0], y_train[:0], np.zeros(0), model=model,
+                      held_out_loss=loss, held_out_accuracy=accuracy))  # fmt: skip
     for r in range(1, rounds + 1):
         if pool.n_rows == 0:
             break
@@ -357,12 +460,21 @@ def run_rounds(
         trusted = np.concatenate([trusted, ask])
         remaining = np.delete(remaining, idx)
         pool.remove(idx)
+        # The model this round starts from, to go back to if the check drops the round
+        # (a copy, not a refit: the same weights, bit for bit).
+        before = copy.deepcopy(model) if checking else None
         fit()
         seconds = time.perf_counter() - t0
         margins = _margins(strategy, sel, ask)
         scores = np.asarray(sel.scores)
-        report(LabelRound(r, chosen, labels, scores, ask, seconds, model, margins, agrees))
-        if stop_when_empty and not len(idx):
+        loss_before, accuracy_before = loss, accuracy
+        loss, accuracy = _check(model, X_check, y_check)
+        kept = not checking or not len(idx) or loss < loss_before
+        if not kept:
+            model = before
+        report(LabelRound(r, chosen, labels, scores, ask, seconds, model, margins, agrees,
+                          loss, accuracy, loss_before, accuracy_before, kept))  # fmt: skip
+        if not kept or (stop_when_empty and not len(idx)):
             break
     return model
 
@@ -394,6 +506,8 @@ def label_pool(
     sample_weight: np.ndarray | None = None,
     pool_weight: np.ndarray | None = None,
     oracle: Callable[[np.ndarray], np.ndarray] | None = None,
+    X_check: Any = None,
+    y_check: np.ndarray | None = None,
 ) -> tuple[list[LabelRound], Any]:
     """Label rows of a pool without an oracle, on any engine.
 
@@ -429,22 +543,27 @@ def label_pool(
         For a strategy that sends part of its picks to a person
         (:class:`salutary.review.ReviewStrategy`): ``oracle(rows)`` gives their labels
         (see :func:`run_rounds`). Without it the strategy must be oracle-free.
+    X_check, y_check : ndarray, optional
+        A held-out check the strategy never sees (:func:`held_out_check`): the rounds
+        stop at the first one that does not lower its loss, and that round is dropped.
 
     Returns
     -------
     rounds : list of LabelRound
-        Rounds 1..R: the rows added (positions in the pool), their labels and scores.
-        Fewer than ``rounds`` when the pool runs out or a round adds nothing (see
-        :func:`termination`).
+        Rounds 1..R as they ran: the rows picked (positions in the pool), their labels
+        and scores. Fewer than ``rounds`` when the pool runs out, a round adds nothing
+        or the check stops the rounds (see :func:`termination`); in the last case the
+        last round has ``kept=False``: its rows were not added.
     model : estimator
-        Fitted on the labeled rows plus every row added.
+        Fitted on the labeled rows plus every row kept.
     """
     if oracle is None:
         strat = oracle_free_strategy(strategy)
     else:
         strat = get_strategy(strategy)
         strat.validate()
-    warn_small_validation(len(y_val))
+    # The whole validation set the user gave, the held-out part included.
+    warn_small_validation(len(y_val) + (0 if y_check is None else len(y_check)))
     done: list[LabelRound] = []
 
     def on_round(r: LabelRound) -> None:
@@ -457,7 +576,7 @@ def label_pool(
         clone(model), strat, X_labeled, y_labeled, pool, X_val, y_val, budget=budget,
         rounds=rounds, rng=round_rng(random_state), on_round=on_round,
         sample_weight=sample_weight, pool_weight=pool_weight, stop_when_empty=True,
-        oracle=oracle,
+        oracle=oracle, X_check=X_check, y_check=y_check,
     )  # fmt: skip
     return done, fitted
 
@@ -465,10 +584,13 @@ def label_pool(
 def termination(done: list[LabelRound], rounds: int, pool: Pool) -> str:
     """Why :func:`label_pool` stopped, as scikit-learn's ``SelfTrainingClassifier`` says it.
 
-    ``"no_change"``: the last round added nothing (the strategy abstained);
-    ``"all_labeled"``: the pool ran out before ``rounds`` rounds; ``"max_iter"``: all
-    ``rounds`` rounds ran.
+    ``"held_out_loss"``: the held-out check dropped the last round (its refit did not
+    lower the held-out loss); ``"no_change"``: the last round added nothing (the
+    strategy abstained); ``"all_labeled"``: the pool ran out before ``rounds`` rounds;
+    ``"max_iter"``: all ``rounds`` rounds ran.
     """
+    if done and not done[-1].kept:
+        return "held_out_loss"
     if done and not len(done[-1].rows):
         return "no_change"
     if len(done) < rounds and pool.n_rows == 0:
@@ -492,6 +614,7 @@ def run_active_learning(
     y_pool: np.ndarray | None = None,
     model: object | None = None,
     callback: Callable[[int, ActiveLearningResult], None] | None = None,
+    check_fraction: float | None = None,
 ) -> ActiveLearningResult:
     """Grow a labeled set for ``rounds`` rounds of ``budget`` samples and track test accuracy.
 
@@ -525,11 +648,19 @@ def run_active_learning(
         Influence-based strategies need an L2 logistic model.
     callback : callable, default=None
         Called as ``callback(round, result)`` after the initial fit and every round.
+    check_fraction : float or None, default=None
+        Hold out this share of the validation set from the strategy (stratified, drawn
+        with ``seed``) and stop the rounds at the first one that does not lower the loss
+        on it, dropping that round (see :func:`run_rounds`); what
+        :class:`salutary.SalutaryLabeler` does by default. A strategy spec's ``check=F``
+        (``"salutary-newton:check=0.5"``) sets it too. None: no check, all rounds run.
 
     Returns
     -------
     ActiveLearningResult
     """
+    if isinstance(strategy, str):
+        check_fraction = loop_options(strategy).get("check", check_fraction)
     strat = get_strategy(strategy)
     X_labeled, y_labeled = check_xy("X_labeled", X_labeled, y_labeled, None)
     d = X_labeled.shape[1]
@@ -557,6 +688,11 @@ def run_active_learning(
         if len(unseen):
             raise ValueError(f"y_val has labels never seen in y_labeled: {unseen[:5].tolist()}")
 
+    X_check = y_check = None
+    X_steer, y_steer = X_val, y_val
+    if check_fraction is not None:
+        X_steer, y_steer, X_check, y_check = held_out_check(X_val, y_val, check_fraction, seed)
+
     model = clone(default_model() if model is None else model)
     rng = np.random.default_rng(seed)
     # A spec ("name:param=value") names the run as given: variants stay apart.
@@ -565,6 +701,12 @@ def run_active_learning(
 
     def on_round(done: LabelRound) -> None:
         chosen, labels = done.rows, done.labels
+        if not done.kept:  # dropped by the check: the round keeps the model it started from
+            result.stopped = done.round
+            chosen, labels = chosen[:0], labels[:0]
+        if X_check is not None:
+            kept_loss = done.held_out_loss if done.kept else done.held_out_loss_before
+            result.held_out_loss.append(kept_loss)
         result.accuracy.append(float(np.mean(done.model.predict(X_test) == y_test)))
         result.validation_loss.append(validation_loss(done.model, X_val, y_val))
         result.n_labeled.append(len(y_labeled) + sum(len(s) for s in result.selected) + len(chosen))
@@ -582,16 +724,40 @@ def run_active_learning(
                 if y_pool is not None and len(chosen)
                 else np.nan
             )
+            if not done.kept:
+                result.asked[-1], result.scores[-1] = done.asked[:0], done.scores[:0]
+                result.margins[-1], result.agrees[-1] = done.margins[:0], done.agrees[:0]
         if callback is not None:
             callback(done.round, result)
 
     truth = y_pool
     oracle = (lambda idx: truth[idx]) if truth is not None and strat.requires_oracle else None
     result.model = run_rounds(
-        model, strat, X_labeled, y_labeled, ArrayPool(X_pool), X_val, y_val,
+        model, strat, X_labeled, y_labeled, ArrayPool(X_pool), X_steer, y_steer,
         budget=budget, rounds=rounds, rng=rng, oracle=oracle, on_round=on_round,
+        X_check=X_check, y_check=y_check,
     )  # fmt: skip
+    if result.stopped is not None:
+        _hold(result, rounds)
     return result
+
+
+def _hold(result: ActiveLearningResult, rounds: int) -> None:
+    """Fill the rounds after the check's stop with the model kept: nothing added, the
+    same accuracy, losses and counts (so every run of a grid has ``rounds`` rounds)."""
+    for _ in range(len(result.accuracy), rounds + 1):  # after the dropped round
+        for name in ("accuracy", "validation_loss", "n_labeled", "n_true", "held_out_loss"):
+            values = getattr(result, name)
+            values.append(values[-1])
+        empty = np.zeros(0, dtype=np.intp)
+        result.selected.append(empty)
+        result.labels.append(result.labels[-1][:0] if result.labels else empty)
+        result.asked.append(np.zeros(0, bool))
+        result.scores.append(np.zeros(0))
+        result.margins.append(np.zeros(0))
+        result.agrees.append(np.zeros(0, bool))
+        result.agreement.append(np.nan)
+        result.seconds.append(0.0)
 
 
 #: Below this many validation rows salutary labeling is not safe (README, "Benchmark").

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from salutary.strategies import (
     DEFAULT_STRATEGY,
     STRATEGIES,
     SalutaryLabeling,
+    loop_options,
     strategy_class,
     strategy_sort_key,
 )
@@ -28,8 +29,11 @@ __all__ = [
     "METHOD",
     "VARIANTS",
     "ablation_table",
+    "check_section",
+    "checked_strategies",
     "compare",
     "complete_groups",
+    "held_out_check_table",
     "markdown_table",
     "rank_table",
     "outcomes",
@@ -308,6 +312,87 @@ def outcomes(runs: pd.DataFrame, metric: str = "final", method: str = METHOD) ->
         _verdict(d, p) for d, p in zip(tab["vs_random"], tab["p_random_holm"], strict=True)
     ]
     return tab
+
+
+def checked_strategies(strategies: Iterable[str]) -> list[str]:
+    """The specs among ``strategies`` that run with the held-out check (``check=F``)."""
+    return sorted(s for s in strategies if loop_options(s).get("check") is not None)
+
+
+def held_out_check_table(runs: pd.DataFrame, checked: str) -> pd.DataFrame:
+    """A strategy run with the held-out check against adding nothing and against random.
+
+    Per dataset of one protocol: the final accuracy of ``checked`` against the initial
+    model's (the same runs' round 0: adding nothing) and against ``random``'s, each a
+    paired t-test over seeds with Holm's correction over the datasets; and the share of
+    the gain of the strategy without the check (the spec before ``:check=``) that is kept.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        Per-run metrics (:func:`per_run`) of one protocol.
+    checked : str
+        The spec with the check, e.g. ``"salutary-newton:check=0.3"``.
+
+    Returns
+    -------
+    DataFrame
+        One row per dataset: ``initial``, ``final``, ``vs_initial``, ``p_initial(_holm)``,
+        ``outcome_initial``, the same ``_random``, ``unchecked_gain``, ``gain``, ``kept``
+        (``gain / unchecked_gain`` where that is positive), ``seeds``.
+    """
+    unchecked = ":".join(i for i in checked.split(":") if not i.startswith("check="))
+    rows = []
+    for dataset, part in runs.groupby("dataset", sort=True):
+        mine = part[part["strategy"] == checked].set_index("seed")
+        if mine.empty:
+            continue
+        d0, p0, n = _paired(mine["final"].to_dict(), mine["initial"].to_dict())
+        dr, pr, _ = compare(part, checked, "random", "final")
+        base = part[part["strategy"] == unchecked]
+        base_gain = float(base["gain"].mean()) if len(base) else np.nan
+        gain = float(mine["gain"].mean())
+        kept = gain / base_gain if base_gain > 0 else np.nan
+        rows.append((dataset, mine["initial"].mean(), mine["final"].mean(), d0, p0, dr, pr,
+                     base_gain, gain, kept, n))  # fmt: skip
+    cols = ["dataset", "initial", "final", "vs_initial", "p_initial", "vs_random", "p_random",
+            "unchecked_gain", "gain", "kept", "seeds"]  # fmt: skip
+    tab = pd.DataFrame(rows, columns=cols)
+    for family in ("initial", "random"):
+        p_holm = holm(tab[f"p_{family}"])
+        verdicts = [_verdict(d, p) for d, p in zip(tab[f"vs_{family}"], p_holm, strict=True)]
+        at = tab.columns.get_loc(f"p_{family}") + 1
+        tab.insert(at, f"p_{family}_holm", p_holm)
+        tab.insert(at + 1, f"outcome_{family}", verdicts)
+    return tab
+
+
+def check_section(tab: pd.DataFrame, checked: str) -> list[str]:
+    """Markdown lines: :func:`held_out_check_table`'s table and a one-line tally."""
+    worse0 = int((tab["outcome_initial"] == "loss").sum())
+    worser = int((tab["outcome_random"] == "loss").sum())
+    kept = tab["kept"].dropna()
+    lines = ["", f"### The held-out check: `{checked}` against adding nothing and random", ""]
+    lines.append(
+        f"Significantly below the initial model (nothing added) on {worse0} of {len(tab)} "
+        f"datasets and below `random` on {worser} (paired t-test over seeds, Holm over "
+        f"datasets, p < {ALPHA}). Of the gain without the check, "
+        + (f"{kept.median():.0%} is kept (median over the {len(kept)} datasets where it "
+           "gained)." if len(kept) else "nothing to keep: it gained on no dataset.")
+    )  # fmt: skip
+    head = "| dataset | initial | final | Δ initial | p (Holm) | Δ random | p (Holm) | gain "
+    lines += ["", head + "without check | kept |", "|---|" + "---:|" * 8]
+    for row in tab.to_dict("records"):
+        v = {k: float(x) for k, x in row.items() if k not in ("dataset", "seeds")
+             and not str(k).startswith("outcome")}  # fmt: skip
+        kept_cell = "" if np.isnan(v["kept"]) else f"{v['kept']:.0%}"
+        lines.append(
+            f"| {row['dataset']} | {100 * v['initial']:.2f} | {100 * v['final']:.2f} | "
+            f"{100 * v['vs_initial']:+.2f} | {_p(v['p_initial_holm'])} | "
+            f"{100 * v['vs_random']:+.2f} | {_p(v['p_random_holm'])} | "
+            f"{100 * v['unchecked_gain']:+.2f} | {kept_cell} |"
+        )
+    return lines
 
 
 def _paired(a: dict, b: dict) -> tuple[float, float, int]:
@@ -684,6 +769,8 @@ def write_report(
         present = set(prot_runs["strategy"])
         for method in [m for m in VARIANTS if m in present]:
             parts += _outcome_section(outcomes(prot_runs, method=method), method)
+        for checked in checked_strategies(present):
+            parts += check_section(held_out_check_table(prot_runs, checked), checked)
         if HYBRID in present:
             parts += _per_true_label_section(per_true_label(prot_results))
         for metric, label in (("final", "Final accuracy"), ("aulc", "AULC")):

@@ -226,6 +226,24 @@ def label(
             show_default=False,
         ),
     ] = None,
+    check: Annotated[
+        float,
+        typer.Option(
+            "--check",
+            metavar="FRACTION",
+            help="Share of the validation rows that never steers the selection: after "
+            "each round the model is checked on them, and the first round that does not "
+            "lower their loss is dropped and ends the run.",
+        ),
+    ] = 0.3,  # salutary.loop.CHECK_FRACTION (this module stays light; a test ties them)
+    no_check: Annotated[
+        bool,
+        typer.Option(
+            "--no-check",
+            help="Every validation row steers the selection and all rounds run (the "
+            "paper's method; no held-out check, no stopping rule).",
+        ),
+    ] = False,
     review: Annotated[
         int | None,
         typer.Option(
@@ -269,6 +287,11 @@ def label(
     empty for strategies without one) and salutary_agrees (whether the label is the
     model's own prediction), sorted by round then score (highest first).
 
+    By default 30% of the validation rows (--check) never steer the selection: they check
+    each round, and the run stops at the first round that does not lower their loss,
+    without that round's rows. One line reports the held-out accuracy before and after
+    and the rounds kept. --no-check runs every round on all validation rows.
+
     With --review N, each round's N least certain picks (smallest margin) are labeled by
     a person: the run stops at each round with a review file, and the same command with
     --answers FILE resumes it; the output then has a column salutary_source (human or
@@ -283,10 +306,13 @@ def label(
     inputs = {"labeled": labeled, "unlabeled": unlabeled, "validation": validation}
     check_inputs(inputs)
     check_review(review, answers, output, budget)
+    if not 0 < check < 1:
+        raise fail(f"--check {check:g}: give a share strictly between 0 and 1, or --no-check")
     work = import_deferred("salutary.cli._label_work")
     work.label(
         inputs, target, output, budget=budget, rounds=rounds, l2=l2, seed=seed,
-        strategy=strategy, categorical=categorical or (), id_column=id_column,
+        strategy=strategy, check=None if no_check else check,
+        categorical=categorical or (), id_column=id_column,
         ignore=ignore or (), missing=missing.value, engine=engine.value, scheduler=scheduler,
         workers=workers, review=review, answers=answers, say=say,
     )  # fmt: skip

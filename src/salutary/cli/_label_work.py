@@ -8,7 +8,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from salutary._io import atomic_write
 from salutary.cli._common import STDIO, Say, fail, progress_bar, stage_progress, write_stdout
 from salutary.distributed import DaskPool, get_client, scatter_pool
 from salutary.exceptions import InputError
-from salutary.loop import LabelRound, label_pool
+from salutary.loop import LabelRound, check_seed, held_out_check, label_pool, termination
 from salutary.model import LogisticModel
 from salutary.pool import ArrayPool
 from salutary.review import (
@@ -36,7 +36,12 @@ from salutary.review import (
     review_frame,
     review_oracle,
 )
-from salutary.strategies import DEFAULT_STRATEGY, oracle_free_strategies, parse_strategy
+from salutary.strategies import (
+    DEFAULT_STRATEGY,
+    loop_options,
+    oracle_free_strategies,
+    parse_strategy,
+)
 from salutary.tabular import Tables, check_budget, check_output, load_tables, write_table
 
 if TYPE_CHECKING:
@@ -49,6 +54,7 @@ __all__ = [
     "ROUND_COLUMN",
     "ROW_COLUMN",
     "SCORE_COLUMN",
+    "RunSummary",
     "SOURCE_COLUMN",
     "label",
     "review_paths",
@@ -76,8 +82,14 @@ def _label_strategy(spec: str) -> str:
     try:
         cls, params = parse_strategy(spec)
         cls(**params).validate()
+        loop = loop_options(spec)
     except ValueError as exc:
         raise InputError(f"--strategy: {exc}") from None
+    if loop:
+        raise InputError(
+            f"--strategy {spec!r}: {', '.join(loop)}= is not a strategy parameter; use "
+            "--check FRACTION or --no-check"
+        )
     if cls.requires_oracle:
         raise InputError(
             f"--strategy {spec!r} needs true labels for its picks, which salutary label "
@@ -96,6 +108,7 @@ def label(
     l2: float,
     seed: int,
     strategy: str | None,
+    check: float | None,
     categorical: Sequence[str],
     id_column: str | None,
     ignore: Sequence[str],
@@ -135,7 +148,7 @@ def label(
             if review is not None:
                 options = {
                     "target": target, "budget": budget, "rounds": rounds, "l2": l2,
-                    "seed": seed, "strategy": strategy, "review": review,
+                    "seed": seed, "strategy": strategy, "check": check, "review": review,
                     "categorical": list(categorical), "id": id_column, "ignore": list(ignore),
                     "missing": missing,
                 }  # fmt: skip
@@ -154,9 +167,9 @@ def label(
 
     client = _dask_client(scheduler, workers) if engine == "dask" else None
     try:
-        frame = _salutary_label(
+        frame, checked = _salutary_label(
             tables, budget=budget, rounds=rounds, l2=l2, seed=seed, client=client,
-            strategy=strategy, say=say, plan=plan,
+            strategy=strategy, check=check, say=say, plan=plan,
         )  # fmt: skip
     except InputError as exc:
         raise fail(str(exc)) from None
@@ -191,7 +204,7 @@ def label(
         ]
         plan.state.save(plan.state_path)
     counts = _label_counts(frame, tables.target)
-    _label_summary(say, frame, counts, tables.target, output, budget=budget, rounds=rounds)
+    _label_summary(say, frame, counts, tables.target, output, checked)
     say.document(
         {
             "command": "label",
@@ -205,6 +218,18 @@ def label(
             "strategy": strategy,
             "budget": budget,
             "rounds": rounds,
+            "rounds_kept": checked.kept,
+            "termination": checked.termination,
+            "held_out": None
+            if check is None
+            else {
+                "fraction": check,
+                "rows": checked.rows,
+                "loss_before": checked.loss_before,
+                "loss_after": checked.loss_after,
+                "accuracy_before": checked.accuracy_before,
+                "accuracy_after": checked.accuracy_after,
+            },
             "l2": l2,
             "seed": seed,
             "engine": engine,
@@ -325,6 +350,37 @@ def _dask_client(scheduler: str | None, workers: int | None) -> Client:
         raise fail(str(exc)) from None
 
 
+@dataclass
+class RunSummary:
+    """What the summary line says: rounds kept of those asked for, why the rounds
+    stopped, and the held-out check's loss and accuracy before and after (NaN, and
+    ``rows`` 0, without the check)."""
+
+    rounds: int
+    kept: int
+    termination: str
+    rows: int = 0
+    loss_before: float = float("nan")
+    loss_after: float = float("nan")
+    accuracy_before: float = float("nan")
+    accuracy_after: float = float("nan")
+    rose: bool = False
+
+    def line(self) -> str:
+        """``held-out accuracy 0.712 -> 0.741; kept 6 of 10 rounds (stopped: ...)``."""
+        why = {
+            "held_out_loss": "stopped: held-out loss " + ("rose" if self.rose else "did not fall"),
+            "no_change": "stopped: a round added nothing",
+            "all_labeled": "stopped: no unlabeled row left",
+            "max_iter": "all rounds ran",
+        }[self.termination]
+        return (
+            f"held-out accuracy {self.accuracy_before:.3f} -> {self.accuracy_after:.3f} "
+            f"({self.rows} held-out validation rows); kept {self.kept} of {self.rounds} "
+            f"rounds ({why})"
+        )
+
+
 def _salutary_label(
     tables: Tables,
     *,
@@ -334,13 +390,16 @@ def _salutary_label(
     seed: int,
     strategy: str,
     say: Say,
+    check: float | None = None,
     client: Client | None = None,
     plan: _ReviewPlan | None = None,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, RunSummary]:
     """Label the encoded pool (in memory, or on ``client``'s cluster): one loop for both.
 
-    With a review ``plan``, its least certain picks take the saved answers; at the first
-    round without answers, :class:`_ReviewNeeded` stops the rounds."""
+    With ``check``, that share of the validation rows is held out from the selection
+    and checks each round (:func:`salutary.loop.held_out_check`). With a review
+    ``plan``, its least certain picks take the saved answers; at the first round without
+    answers, :class:`_ReviewNeeded` stops the rounds."""
     n_pool = len(tables.X_pool)
     pool_round = np.full(n_pool, -1, dtype=np.int64)
     pool_label = np.full(n_pool, -1, dtype=np.int64)
@@ -356,6 +415,13 @@ def _salutary_label(
     pool = ArrayPool(tables.X_pool) if client is None else DaskPool(
         scatter_pool(tables.X_pool, client), client
     )  # fmt: skip
+    X_val, y_val, X_check, y_check = tables.X_val, tables.y_val_codes, None, None
+    if check is not None:
+        try:
+            X_val, y_val, X_check, y_check = held_out_check(X_val, y_val, check, check_seed(seed))
+        except ValueError as exc:
+            raise InputError(f"{tables.validation_file.name}: {exc} (--no-check)") from None
+    held_out: list[LabelRound] = []
     t0 = time.perf_counter()
     with progress_bar(quiet=say.quiet) as progress:
         task = progress.add_task(
@@ -363,37 +429,63 @@ def _salutary_label(
         )
 
         def on_round(done: LabelRound) -> None:
+            held_out.append(replace(done, model=None))
+            progress.update(
+                task, completed=done.round, description=f"salutary labeling: round {done.round}"
+            )
+            if not done.kept:
+                if say.verbose:
+                    progress.console.print(
+                        f"round {done.round}: dropped, held-out loss "
+                        f"{done.held_out_loss_before:.4g} -> {done.held_out_loss:.4g}",
+                        highlight=False, markup=False, soft_wrap=True,
+                    )  # fmt: skip
+                return
             pool_round[done.rows] = done.round
             pool_label[done.rows] = done.labels
             pool_score[done.rows] = done.scores
             pool_margin[done.rows] = done.margins
             pool_agrees[done.rows] = done.agrees
             pool_asked[done.rows] = done.asked
-            progress.update(
-                task, completed=done.round, description=f"salutary labeling: round {done.round}"
-            )
             if say.verbose and len(done.rows):  # round 0 is the initial fit
                 labels = np.bincount(done.labels, minlength=len(tables.classes))
                 shown = ", ".join(
                     f"{c}: {n}" for c, n in zip(tables.classes, labels, strict=True) if n
                 )
+                checked = (
+                    f", held-out loss {done.held_out_loss_before:.4g} -> {done.held_out_loss:.4g}"
+                    if X_check is not None
+                    else ""
+                )
                 progress.console.print(
                     f"round {done.round}: {len(done.rows)} rows labeled ({shown}), best score "
-                    f"{np.max(done.scores):.4g}, {time.perf_counter() - t0:.1f} s",
+                    f"{np.max(done.scores):.4g}{checked}, {time.perf_counter() - t0:.1f} s",
                     highlight=False, markup=False, soft_wrap=True,
                 )  # fmt: skip
 
         try:
-            label_pool(
+            done, _ = label_pool(
                 LogisticModel(l2=l2, warm_start=True), tables.X_labeled,
-                tables.y_labeled_codes, pool, tables.X_val, tables.y_val_codes,
+                tables.y_labeled_codes, pool, X_val, y_val,
                 strategy=strat, budget=budget, rounds=rounds, random_state=seed,
-                callback=on_round, oracle=oracle,
+                callback=on_round, oracle=oracle, X_check=X_check, y_check=y_check,
             )  # fmt: skip
         except _ReviewNeeded as stop:  # the rows labeled before the round under review
             stop.labeled = _labeled_so_far(tables, pool_round, pool_label, pool_asked)
             raise
-        progress.update(task, description=f"salutary labeling: {rounds} rounds done")
+        kept = sum(r.kept for r in done)
+        progress.update(task, description=f"salutary labeling: {kept} rounds kept")
+    first, last = held_out[0], held_out[-1]
+    summary = RunSummary(rounds, kept, termination(done, rounds, pool))
+    if X_check is not None and y_check is not None:
+        summary.rows = len(y_check)
+        summary.loss_before, summary.accuracy_before = first.held_out_loss, first.held_out_accuracy
+        if last.kept:
+            summary.loss_after, summary.accuracy_after = last.held_out_loss, last.held_out_accuracy
+        else:
+            summary.loss_after = last.held_out_loss_before
+            summary.accuracy_after = last.held_out_accuracy_before
+            summary.rose = last.held_out_loss > last.held_out_loss_before
 
     chosen = np.flatnonzero(pool_round > 0)
     rows = tables.pool_rows[chosen]  # rows of the unlabeled file
@@ -407,7 +499,7 @@ def _salutary_label(
     if plan is not None:
         out[SOURCE_COLUMN] = np.where(pool_asked[chosen], "human", "salutary")
     out = out.sort_values([ROUND_COLUMN, SCORE_COLUMN], ascending=[True, False], kind="mergesort")
-    return out.reset_index(drop=True)
+    return out.reset_index(drop=True), summary
 
 
 def _label_counts(frame: pd.DataFrame, target: str) -> pd.Series:
@@ -417,14 +509,15 @@ def _label_counts(frame: pd.DataFrame, target: str) -> pd.Series:
 
 
 def _label_summary(
-    say: Say, frame: pd.DataFrame, counts: pd.Series, target: str, output: str, *, budget, rounds
+    say: Say, frame: pd.DataFrame, counts: pd.Series, target: str, output: str, run: RunSummary
 ) -> None:
-    """Two lines on stdout (on stderr when stdout is the data; none with --json)."""
+    """Two lines on stdout, three with the held-out check (on stderr when stdout is the
+    data; none with --json)."""
     console = say.result()
     shown = ", ".join(f"{k}: {v}" for k, v in counts.items())
     where = "standard output" if output == STDIO else output
     console.print(
-        f"Wrote {len(frame)} rows ({rounds} rounds x {budget}) to {where}",
+        f"Wrote {len(frame)} rows ({run.kept} of {run.rounds} rounds) to {where}",
         highlight=False,
         markup=False,
         soft_wrap=True,
@@ -432,6 +525,8 @@ def _label_summary(
     console.print(
         f"Salutary labels ({target}): {shown}", highlight=False, markup=False, soft_wrap=True
     )
+    if run.rows:
+        console.print(run.line(), highlight=False, markup=False, soft_wrap=True)
 
 
 def _sortable(index: Any) -> bool:

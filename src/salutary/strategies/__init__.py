@@ -26,9 +26,11 @@ from salutary.strategies._newton import (
 )
 from salutary.strategies._registry import (
     DEFAULT_STRATEGY,
+    LOOP_OPTIONS,
     STRATEGIES,
     get_strategy,
     is_oracle_free,
+    loop_options,
     oracle_free_strategies,
     parse_strategy,
     strategy_class,
@@ -54,6 +56,7 @@ from salutary.strategies._uncertainty import (
 __all__ = [
     "DEFAULT_STRATEGY",
     "ISAL",
+    "LOOP_OPTIONS",
     "STRATEGIES",
     "BadgeSampling",
     "BestLabels",
@@ -78,6 +81,7 @@ __all__ = [
     "is_oracle_free",
     "label_margin",
     "least_confidence_scores",
+    "loop_options",
     "margin_scores",
     "oracle_free_strategies",
     "parse_strategy",

@@ -25,7 +25,9 @@ __all__ = [
     "DEFAULT_STRATEGY",
     "STRATEGIES",
     "get_strategy",
+    "LOOP_OPTIONS",
     "is_oracle_free",
+    "loop_options",
     "oracle_free_strategies",
     "parse_strategy",
     "strategy_class",
@@ -58,6 +60,38 @@ STRATEGIES: dict[str, type[Strategy]] = {
 DEFAULT_STRATEGY = NewtonGreedySalutary.name
 
 
+#: Options of a spec that belong to the labeling loop, not to the strategy:
+#: ``check=F`` holds out a share F of the validation set to stop the rounds
+#: (:func:`salutary.loop.run_active_learning`'s ``check_fraction``).
+LOOP_OPTIONS: tuple[str, ...] = ("check",)
+
+
+def loop_options(spec: str) -> dict[str, float]:
+    """The loop options of a spec (``"salutary-newton:check=0.5"`` gives
+    ``{"check": 0.5}``), checked; the rest of the spec is not read.
+
+    Raises
+    ------
+    ValueError
+        A loop option whose value is not a number strictly between 0 and 1.
+    """
+    out: dict[str, float] = {}
+    for item in str(spec).split(":")[1:]:
+        key, eq, raw = item.partition("=")
+        if eq and key.strip() in LOOP_OPTIONS:
+            try:
+                value = float(raw)
+            except ValueError:
+                value = float("nan")
+            if not 0 < value < 1:
+                raise ValueError(
+                    f"strategy {spec!r}: {key.strip()}={raw.strip()} is not a share "
+                    "strictly between 0 and 1"
+                )
+            out[key.strip()] = value
+    return out
+
+
 def parse_strategy(spec: str) -> tuple[type[Strategy], dict[str, object]]:
     """Strategy class and parameters from a spec ``NAME[:PARAM=VALUE[:PARAM=VALUE...]]``.
 
@@ -65,7 +99,8 @@ def parse_strategy(spec: str) -> tuple[type[Strategy], dict[str, object]]:
     Python literal (``1``, ``0.5``, ``True``), or kept as a string (``solver=cg``).
     ``"salutary-newton:steps=1:labels=1"`` is :class:`NewtonGreedySalutary` with
     ``steps=1, labels=1``: variants for ablations run through the benchmark like any
-    strategy, under their spec.
+    strategy, under their spec. Loop options (:data:`LOOP_OPTIONS`, e.g. ``check=0.5``)
+    are checked and left out of the parameters (see :func:`loop_options`).
 
     Raises
     ------
@@ -77,12 +112,15 @@ def parse_strategy(spec: str) -> tuple[type[Strategy], dict[str, object]]:
     if cls is None:
         raise ValueError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
     valid = cls().get_params()
+    loop = loop_options(spec)
     params: dict[str, object] = {}
     for item in items:
         key, eq, raw = item.partition("=")
         key = key.strip()
         if not eq or not key:
             raise ValueError(f"strategy {spec!r}: {item!r} is not PARAM=VALUE")
+        if key in loop:
+            continue
         if key not in valid:
             raise ValueError(
                 f"strategy {spec!r}: {cls.name!r} has no parameter {key!r}; "
