@@ -72,14 +72,20 @@ class NewtonGreedySalutary(SalutaryLabeling):
     step, so the batch accounts for its own members: a second sample that would repeat
     the first one's correction no longer looks as good as alone.
 
-    Each round builds and factorizes the dense Hessian (the chosen pairs' curvature
-    enters by refactorizing systems up to 1,000 parameters, by the Woodbury identity
-    for larger ones), so this runs when the model has at most
-    :data:`salutary.influence.NEWTON_MAX_PARAMS` parameters (25,000: 1,024 features
-    and 20 classes; 5 GB) and the Hessian fits in memory; beyond that it falls back to
-    the first-order top-b of :class:`SalutaryLabeling` (with a warning). The cost of a
-    round grows with the square (Hessian, solves) and the cube (factorization) of the
-    parameter count: see BENCHMARKS.md for measured rounds.
+    Up to :data:`salutary.influence.NEWTON_MAX_PARAMS` parameters (25,000: 1,024
+    features and 20 classes; 5 GB) each round builds and factorizes the dense Hessian
+    (the chosen pairs' curvature enters by refactorizing systems up to 1,000
+    parameters, by the Woodbury identity for larger ones); its cost grows with the
+    square (Hessian, solves) and the cube (factorization) of the parameter count.
+    Beyond that, or when the dense Hessian cannot be allocated, the same steps are
+    solved matrix-free (:class:`salutary.influence.MatrixFreeHessian`): conjugate
+    gradients on Hessian-vector products computed from the training features, every
+    greedy step solving for each remaining pair (warm-started from the step before),
+    with the same picks and labels up to the solver's tolerance; its cost grows with
+    the parameter count times the training rows, per pair and iteration. Only beyond
+    :data:`salutary.influence.MATRIX_FREE_MAX_PARAMS` (1,000,000) does it fall back to
+    the first-order top-b of :class:`SalutaryLabeling`, with a warning. See
+    BENCHMARKS.md for measured rounds.
 
     Parameters
     ----------
