@@ -49,20 +49,26 @@ __all__ = [
 NEWTON_MAX_PARAMS = 25_000
 
 #: Largest model for the matrix-free second-order path: 1,000,000 parameters (10,000
-#: features and 100 classes). Its memory is a few arrays of ``n_pairs * n_params``
-#: floats (about 2.5 GB there with the default 100 pairs) and its time grows with the
-#: parameter count; beyond it salutary-newton falls back to the first-order top-b with
+#: features and 100 classes). Its memory is the pairs' steps and warm starts, two
+#: arrays of ``n_pairs * n_params`` floats (1.6 GB there with the default 100 pairs),
+#: plus the solver's working arrays of at most 64 MB each; its time grows with the
+#: parameter count times the training rows, per pair, iteration and greedy step
+#: (BENCHMARKS.md). Beyond it salutary-newton falls back to the first-order top-b with
 #: a warning.
 MATRIX_FREE_MAX_PARAMS = 1_000_000
 
-#: Relative residual at which the matrix-free solves stop. The one-step losses then
-#: agree with the dense path's to about this relative precision, far below the gaps
-#: between candidate pairs that decide the picks (tests compare the two paths).
+#: Relative residual at which the matrix-free solves stop. The picks' scores then
+#: agree with the dense path's to about 1e-8 relative where measured (BENCHMARKS.md);
+#: only pairs whose one-step losses tie that closely could be picked differently.
 MATRIX_FREE_TOL = 1e-8
 
 #: Entries of the ``(n, rows, k)`` temporary of one batched Hessian-vector product
 #: (64 MB in float64); more right-hand sides are multiplied in several batches.
 _HVP_BUDGET = 8_000_000
+
+#: Entries of each working array of the matrix-free solver (``rows * n_params``, 64 MB
+#: in float64); more right-hand sides are solved in several groups.
+_SOLVE_BUDGET = 8_000_000
 
 #: Up to this many parameters the Hessian is refactorized after each accepted step;
 #: beyond it, it is factorized once and the accepted pairs enter by Woodbury. Measured
@@ -302,14 +308,22 @@ class MatrixFreeHessian:
         """``(H + added)^{-1} b`` for every row ``b`` of ``B`` (``(m, k d1)``), by conjugate
         gradients from ``X0`` (a warm start) or zero; without the pairs' curvature if
         ``pairs`` is False."""
-        X, n_iter = batched_cg(
-            lambda V: self.product(V, pairs),
-            B,
-            lambda R: R / self.diag,
-            tol=self.tol,
-            max_iter=self.max_iter,
-            X0=X0,
-        )
+        # In groups of rows, so that the solver's working arrays (a few per group)
+        # stay within _SOLVE_BUDGET entries each whatever the number of pairs.
+        X = np.empty_like(B)
+        group = max(1, _SOLVE_BUDGET // B.shape[1])
+        n_iter = 0
+        for start in range(0, B.shape[0], group):
+            rows = slice(start, start + group)
+            X[rows], used = batched_cg(
+                lambda V: self.product(V, pairs),
+                B[rows],
+                lambda R: R / self.diag,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                X0=None if X0 is None else X0[rows],
+            )
+            n_iter = max(n_iter, used)
         self.n_iter.append(n_iter)
         return X
 
