@@ -10,6 +10,11 @@ evaluation included; with one BLAS thread the steadier figure on a shared machin
 
     python benchmarks/bench_round.py
     python benchmarks/bench_round.py --d 1024 --k 20 --threads 2
+
+The matrix-free second-order path (102,500 parameters, beyond the dense Hessian's limit):
+
+    python benchmarks/bench_round.py --n-train 2000 --n-val 1000 --n-pool 20000 \
+        --d 1024 --k 100 --rounds 1 --strategies salutary salutary-newton
 """
 
 from __future__ import annotations
@@ -78,7 +83,8 @@ def main() -> None:
             print(f"{strategy:18s} {medians[strategy]:7.3f} s per round "
                   f"({medians[strategy] / ref:5.2f}x {args.strategies[0]}; runs "
                   f"{', '.join(f'{r:.3f}' for r in runs)}); CPU {cpu[strategy]:7.3f} s "
-                  f"({cpu[strategy] / cpu_ref:5.2f}x)")  # fmt: skip
+                  f"({cpu[strategy] / cpu_ref:5.2f}x; runs "
+                  f"{', '.join(f'{r:.3f}' for r in cpu_runs)})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import numpy as np
 import pytest
@@ -532,11 +533,12 @@ class TestNewtonGreedySalutary(StrategyTemplate):
         np.testing.assert_array_equal(shared.labels, cg.labels)
         np.testing.assert_allclose(shared.scores, cg.scores, rtol=1e-7)
 
-    def test_hessian_that_does_not_fit_in_memory_falls_back_to_first_order(
+    def test_hessian_that_does_not_fit_in_memory_is_solved_matrix_free(
         self, round_data, monkeypatch
     ):
         # Below the parameter limit, a dense Hessian the machine cannot allocate: the
-        # round warns and picks salutary's first-order top-b instead of failing.
+        # round solves the same systems matrix-free, without a warning, and picks what
+        # the dense Hessian picks.
         import salutary.influence._newton
         import salutary.strategies._newton
 
@@ -544,12 +546,14 @@ class TestNewtonGreedySalutary(StrategyTemplate):
             raise MemoryError
 
         monkeypatch.setattr(salutary.influence._newton, "REFACTOR_MAX_PARAMS", 0)
+        dense = _select(NewtonGreedySalutary(max_growth=None), round_data, 5, seed=1)
         monkeypatch.setattr(salutary.strategies._newton, "model_system", no_memory)
-        with pytest.warns(RuntimeWarning, match="does not fit in memory"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
             sel = _select(NewtonGreedySalutary(max_growth=None), round_data, 5, seed=1)
-        first_order = _select(SalutaryLabeling(), round_data, 5, seed=1)
-        np.testing.assert_array_equal(sel.indices, first_order.indices)
-        np.testing.assert_array_equal(sel.labels, first_order.labels)
+        np.testing.assert_array_equal(sel.indices, dense.indices)
+        np.testing.assert_array_equal(sel.labels, dense.labels)
+        np.testing.assert_allclose(sel.scores, dense.scores, rtol=1e-5)
 
     def test_singular_hessian_falls_back_to_the_dense_pseudo_inverse(self, monkeypatch):
         # A Hessian that is singular to working precision (no penalty, a duplicated
@@ -588,8 +592,12 @@ class TestNewtonGreedySalutary(StrategyTemplate):
         message = "'objective' parameter of NewtonGreedySalutary must be a str among"
         with pytest.raises(ValueError, match=message):
             _select(NewtonGreedySalutary(objective="accuracy"), round_data, 2, 0)
-        # Also where the model is too large for the Newton step (first-order fallback).
+        # Also where the model is too large for the dense Hessian (matrix-free) and for
+        # the Newton step (first-order fallback).
         monkeypatch.setattr(salutary.strategies._newton, "NEWTON_MAX_PARAMS", 1)
+        with pytest.raises(ValueError, match=message):
+            _select(NewtonGreedySalutary(objective="accuracy"), round_data, 2, 0)
+        monkeypatch.setattr(salutary.strategies._newton, "MATRIX_FREE_MAX_PARAMS", 1)
         with pytest.raises(ValueError, match=message):
             _select(NewtonGreedySalutary(objective="accuracy"), round_data, 2, 0)
 
@@ -778,7 +786,7 @@ class TestSalutaryHybrid(StrategyTemplate):
         # Too many parameters for the Newton step: picks are salutary's first-order top-b.
         import salutary.strategies._newton
 
-        monkeypatch.setattr(salutary.strategies._newton, "NEWTON_MAX_PARAMS", 1)
+        monkeypatch.setattr(salutary.strategies._newton, "MATRIX_FREE_MAX_PARAMS", 1)
         with pytest.warns(RuntimeWarning, match="first-order top-b"):
             hybrid = SalutaryHybrid(true_fraction=0.4, max_growth=None)  # one batch
             sel = _select(hybrid, round_data, 10, seed=1)

@@ -6,29 +6,36 @@ adding each pair to the training set together with the pairs already accepted, a
 evaluates the validation loss exactly at that model (not its linearization). The
 Hessian of the training set is built and factorized once, at the fitted model; the
 accepted pairs' own curvature joins it by refactorizing small systems and by the
-Woodbury identity for large ones (:class:`GrowingHessian`).
+Woodbury identity for large ones (:class:`GrowingHessian`). Models too large for the
+dense Hessian use :class:`MatrixFreeHessian` instead: the same systems, solved by
+conjugate gradients on Hessian-vector products, without ever forming the Hessian.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.linalg
 from scipy.linalg.blas import dsyrk
 from scipy.special import log_expit
 
-from salutary._linear import LogisticObjective, linear_scores, probabilities
+from salutary._linear import LogisticObjective, batched_cg, linear_scores, probabilities
 from salutary._sparse import densify, is_sparse
 from salutary.influence._factors import model_parameters
 
 __all__ = [
+    "MATRIX_FREE_MAX_PARAMS",
+    "MATRIX_FREE_TOL",
     "NEWTON_MAX_PARAMS",
     "REFACTOR_MAX_PARAMS",
     "GrowingHessian",
+    "MatrixFreeHessian",
     "OneStepLosses",
     "cross_entropy_sum",
     "factorized_once",
+    "matrix_free_system",
     "model_system",
     "pair_hessian",
     "symmetric_hessian",
@@ -37,9 +44,31 @@ __all__ = [
 
 #: Largest model (``k * (d + 1)`` parameters) for which the dense Hessian is built:
 #: 25,000 parameters is 5 GB in float64, factorized in place (1,024 features and 20
-#: classes fit). Beyond it, or when the allocation fails, salutary-newton falls back to
-#: the first-order top-b with a warning.
+#: classes fit). Beyond it, or when the allocation fails, salutary-newton solves the
+#: same systems matrix-free (:class:`MatrixFreeHessian`).
 NEWTON_MAX_PARAMS = 25_000
+
+#: Largest model for the matrix-free second-order path: 1,000,000 parameters (10,000
+#: features and 100 classes). Its memory is the pairs' steps and warm starts, two
+#: arrays of ``n_pairs * n_params`` floats (1.6 GB there with the default 100 pairs),
+#: plus the solver's working arrays of at most 64 MB each; its time grows with the
+#: parameter count times the training rows, per pair, iteration and greedy step
+#: (BENCHMARKS.md). Beyond it salutary-newton falls back to the first-order top-b with
+#: a warning.
+MATRIX_FREE_MAX_PARAMS = 1_000_000
+
+#: Relative residual at which the matrix-free solves stop. The picks' scores then
+#: agree with the dense path's to about 1e-8 relative where measured (BENCHMARKS.md);
+#: only pairs whose one-step losses tie that closely could be picked differently.
+MATRIX_FREE_TOL = 1e-8
+
+#: Entries of the ``(n, rows, k)`` temporary of one batched Hessian-vector product
+#: (64 MB in float64); more right-hand sides are multiplied in several batches.
+_HVP_BUDGET = 8_000_000
+
+#: Entries of each working array of the matrix-free solver (``rows * n_params``, 64 MB
+#: in float64); more right-hand sides are solved in several groups.
+_SOLVE_BUDGET = 8_000_000
 
 #: Up to this many parameters the Hessian is refactorized after each accepted step;
 #: beyond it, it is factorized once and the accepted pairs enter by Woodbury. Measured
@@ -96,6 +125,15 @@ def cross_entropy_sum(Z: np.ndarray, y: np.ndarray, expected_error: bool = False
         lse -= true  # per-row cross-entropy
         return np.sum(-np.expm1(-lse), axis=0)
     return lse.sum(axis=0) - true
+
+
+def _woodbury(U: list[np.ndarray], Y: list[np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """``H^{-1} B -> (H + sum U_i U_i^T)^{-1} B`` given ``Y_i = H^{-1} U_i``."""
+    if not U:
+        return lambda X: X
+    Us, Ys = np.hstack(U), np.hstack(Y)
+    small = scipy.linalg.cho_factor(np.eye(Us.shape[1]) + Us.T @ Ys, lower=True)
+    return lambda X: X - Ys @ scipy.linalg.cho_solve(small, Us.T @ X)
 
 
 class GrowingHessian:
@@ -164,11 +202,7 @@ class GrowingHessian:
 
     def woodbury(self) -> Callable[[np.ndarray], np.ndarray]:
         """A function ``H^{-1} B -> (H + added)^{-1} B`` (low-rank systems)."""
-        if not self.U:
-            return lambda X: X
-        U, Y = np.hstack(self.U), np.hstack(self.Y)
-        small = scipy.linalg.cho_factor(np.eye(U.shape[1]) + U.T @ Y, lower=True)
-        return lambda X: X - Y @ scipy.linalg.cho_solve(small, U.T @ X)
+        return _woodbury(self.U, self.Y)
 
     def solver(self) -> Callable[[np.ndarray], np.ndarray]:
         """A function ``B -> (H + added)^{-1} B`` for the current system."""
@@ -183,6 +217,157 @@ class GrowingHessian:
             return lambda B: scipy.linalg.cho_solve(chol, B)
         correct = self.woodbury()
         return lambda B: correct(self.solve0(B))
+
+
+def _curvature(Xa: Any, P: np.ndarray, w: np.ndarray | None, V: np.ndarray) -> np.ndarray:
+    """``sum_i w_i (C_i (x) x_i x_i^T) v`` for every row ``v`` of ``V`` (shape ``(m, k d1)``),
+    ``C_i = diag(p_i) - p_i p_i^T`` (``p (1 - p)`` for one sigmoid logit).
+
+    Without forming any Hessian: ``A = Xa V_c^T`` are the logits' changes along each
+    row (``(n, m, k)``), ``B = P A - P rowsum(P A)`` applies every ``C_i``, and
+    ``B^T Xa`` maps back, ``O(n m k d1)`` in two matrix products (DESIGN.md, "closed
+    form for softmax regression").
+    """
+    n, k = P.shape
+    m = V.shape[0]
+    d1 = V.shape[1] // k
+    A = np.asarray(Xa @ V.reshape(m * k, d1).T).reshape(n, m, k)
+    A *= P[:, None, :]  # p_c a_c
+    A -= P[:, None, :] * A.sum(axis=2, keepdims=True)  # - p_c sum_l p_l a_l
+    if w is not None:
+        A *= w[:, None, None]
+    return np.asarray(Xa.T @ A.reshape(n, m * k)).T.reshape(m, k * d1)
+
+
+class MatrixFreeHessian:
+    """:class:`GrowingHessian`'s systems for models too large for the dense Hessian.
+
+    The training Hessian (with the intercepts' null-direction fix) plus the accepted
+    pairs' curvature is only ever applied to vectors, ``O(n k d1)`` per product from the
+    training features and probabilities (:func:`_curvature`), and its systems are
+    solved by Jacobi-preconditioned conjugate gradients (:func:`batched_cg`, many
+    right-hand sides per product) to :data:`MATRIX_FREE_TOL`. Memory is a few vectors
+    per right-hand side instead of ``(k d1)^2`` floats.
+
+    It offers the interface :class:`OneStepLosses` uses: :meth:`solve0` (no pair) with
+    :meth:`woodbury` when the candidates' solves are tabulated (few classes), and
+    :meth:`solve` with the accepted pairs' curvature inside the products otherwise.
+
+    Parameters
+    ----------
+    train : LogisticObjective
+        The training objective (its labels do not matter).
+    theta : ndarray of shape (k, d1)
+        The parameters at which the Hessian is taken.
+    tol : float, default=MATRIX_FREE_TOL
+        Relative residual at which every solve stops.
+
+    Attributes
+    ----------
+    n_iter : list of int
+        Conjugate-gradient iterations of every solve so far.
+    """
+
+    low_rank = True  # solves without the pairs are available (solve0, woodbury)
+
+    def __init__(
+        self, train: LogisticObjective, theta: np.ndarray, tol: float = MATRIX_FREE_TOL
+    ) -> None:
+        self.train = train
+        self.P = probabilities(train.logits(theta))
+        self.tol = tol
+        self.k, self.d1 = train.k, train.d1
+        self.max_iter = 10 * train.n_params  # as LogisticObjective.solve
+        diag = train.hessian_diagonal(self.P).ravel()
+        if train.null is not None:
+            diag = diag + train.null**2
+        self.diag = np.where(diag > 0, diag, 1.0)
+        self.pair_x: list[np.ndarray] = []  # accepted pairs' features and probabilities
+        self.pair_p: list[np.ndarray] = []
+        self.U: list[np.ndarray] = []  # Woodbury terms, when the caller has the solves
+        self.Y: list[np.ndarray] = []
+        self.n_iter: list[int] = []
+
+    def product(self, V: np.ndarray, pairs: bool = True) -> np.ndarray:
+        """The Hessian (with the accepted pairs' curvature unless ``pairs`` is False)
+        times every row of ``V`` (shape ``(m, k d1)``)."""
+        train, null = self.train, self.train.null
+        out = np.empty_like(V)
+        step = max(1, _HVP_BUDGET // max(train.Xa.shape[0] * self.k, 1))
+        for start in range(0, V.shape[0], step):
+            rows = V[start : start + step]
+            out[start : start + step] = _curvature(train.Xa, self.P, train.w, rows)
+        out += train.l2 * train.mask.ravel() * V
+        if null is not None:
+            out += np.outer(V @ null, null)
+        if pairs and self.pair_x:
+            out += _curvature(np.vstack(self.pair_x), np.vstack(self.pair_p), None, V)
+        return out
+
+    def solve(self, B: np.ndarray, X0: np.ndarray | None = None, pairs: bool = True) -> np.ndarray:
+        """``(H + added)^{-1} b`` for every row ``b`` of ``B`` (``(m, k d1)``), by conjugate
+        gradients from ``X0`` (a warm start) or zero; without the pairs' curvature if
+        ``pairs`` is False."""
+        # In groups of rows, so that the solver's working arrays (a few per group)
+        # stay within _SOLVE_BUDGET entries each whatever the number of pairs.
+        X = np.empty_like(B)
+        group = max(1, _SOLVE_BUDGET // B.shape[1])
+        n_iter = 0
+        for start in range(0, B.shape[0], group):
+            rows = slice(start, start + group)
+            X[rows], used = batched_cg(
+                lambda V: self.product(V, pairs),
+                B[rows],
+                lambda R: R / self.diag,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                X0=None if X0 is None else X0[rows],
+            )
+            n_iter = max(n_iter, used)
+        self.n_iter.append(n_iter)
+        return X
+
+    def add(self, p: np.ndarray, x: np.ndarray, solved: np.ndarray | None = None) -> None:
+        """Add the Hessian of one pair's cross-entropy (probabilities ``p``, features ``x``).
+
+        ``solved``: ``H^{-1} (I_k (x) x)`` as in :meth:`GrowingHessian.add`; with it the
+        pair also joins the Woodbury terms (no extra solve).
+        """
+        self.pair_x.append(np.asarray(x, dtype=np.float64)[None, :])
+        self.pair_p.append(np.asarray(p, dtype=np.float64)[None, :])
+        if solved is not None:
+            if p.shape[0] == 1:
+                A = np.sqrt(p * (1.0 - p))[:, None]
+            else:
+                r = np.sqrt(p)
+                A = np.diag(r) - np.outer(p, r)
+            self.U.append(np.kron(A, x[:, None]))
+            self.Y.append(solved @ A)
+
+    def solve0(self, B: np.ndarray) -> np.ndarray:
+        """``H^{-1} B`` (columns, or one vector), no pair added."""
+        B = np.asarray(B, dtype=np.float64)
+        rows = B[None, :] if B.ndim == 1 else B.T
+        X = self.solve(np.ascontiguousarray(rows), pairs=False)
+        return X[0] if B.ndim == 1 else X.T
+
+    def woodbury(self) -> Callable[[np.ndarray], np.ndarray]:
+        """As :meth:`GrowingHessian.woodbury`; every pair must have been added with
+        ``solved``."""
+        if len(self.Y) != len(self.pair_x):
+            raise ValueError("woodbury needs the solves of every added pair")
+        return _woodbury(self.U, self.Y)
+
+    def solver(self) -> Callable[[np.ndarray], np.ndarray]:
+        """A function ``B -> (H + added)^{-1} B`` (columns, or one vector)."""
+
+        def solve(B: np.ndarray) -> np.ndarray:
+            B = np.asarray(B, dtype=np.float64)
+            rows = B[None, :] if B.ndim == 1 else B.T
+            X = self.solve(np.ascontiguousarray(rows))
+            return X[0] if B.ndim == 1 else X.T
+
+        return solve
 
 
 def factorized_once(n_params: int) -> bool:
@@ -253,6 +438,19 @@ def model_system(
     return training_system(train, theta)
 
 
+def matrix_free_system(
+    model: object, X_train: Any, sample_weight: np.ndarray | None
+) -> MatrixFreeHessian:
+    """The training Hessian of a fitted model on its training set, matrix-free: as
+    :func:`model_system`, for models whose dense Hessian does not fit."""
+    classes, theta, l2, fit_intercept = model_parameters(model)
+    train = LogisticObjective(
+        X_train, np.zeros(X_train.shape[0], np.intp), len(classes), l2, fit_intercept,
+        None if sample_weight is None else np.asarray(sample_weight),
+    )  # fmt: skip
+    return MatrixFreeHessian(train, theta)
+
+
 class OneStepLosses:
     """Validation loss one Newton step after adding each of a set of candidate pairs.
 
@@ -280,9 +478,10 @@ class OneStepLosses:
     expected_error : bool, default=False
         Evaluate the expected 0-1 error ``sum(1 - p_true)`` instead of the summed
         cross-entropy.
-    system : GrowingHessian or None, default=None
-        The training Hessian at the model, already built (:func:`model_system`), with no
-        pair added; built here when None.
+    system : GrowingHessian, MatrixFreeHessian or None, default=None
+        The training Hessian at the model, already built (:func:`model_system`, or
+        :func:`matrix_free_system` for models too large for it), with no pair added;
+        built here (dense) when None.
 
     Attributes
     ----------
@@ -305,7 +504,7 @@ class OneStepLosses:
         pair_label: np.ndarray,
         *,
         expected_error: bool = False,
-        system: GrowingHessian | None = None,
+        system: GrowingHessian | MatrixFreeHessian | None = None,
     ) -> None:
         classes, theta, l2, fit_intercept = model_parameters(model)
         K = len(classes)
@@ -334,7 +533,13 @@ class OneStepLosses:
         # pairs' own curvature (at the same point) is added as they join. Building it
         # at every step would cost n d^2 k^2 each time for little change.
         self.train = LogisticObjective(X_train, y_index, K, l2, fit_intercept, w_train)
-        self.system = training_system(self.train, theta) if system is None else system
+        self.system: GrowingHessian | MatrixFreeHessian = (
+            training_system(self.train, theta) if system is None else system
+        )
+        # Matrix-free, without the table below: every greedy step solves for each live
+        # pair, warm-started from that pair's solve at the step before (row 0: the
+        # training gradient's). The accepted pairs' curvature is in the products.
+        self.previous: np.ndarray | None = None
         self.Pc0 = probabilities(linear_scores(X_cand, theta, fit_intercept))
         # With one factorization per round, a pair's step needs H^{-1} only against
         # e_c (x) x for its candidate's k classes: solved once here for every candidate
@@ -385,6 +590,8 @@ class OneStepLosses:
             X0 = np.einsum("pjc,jc->pj", self.S0[:, pair_row, :], R) + g0[:, None]
             steps = -correct(X0).T  # (pairs, k d1)
             base = -correct(g0)  # the step with no pair added
+        elif isinstance(self.system, MatrixFreeHessian):
+            steps, base = self._matrix_free_steps(G, R, alive)
         else:
             solve = self.system.solver()
             Gp = (R[:, :, None] * Xc_a[pair_row][:, None, :]).reshape(len(pair_row), -1)
@@ -408,6 +615,34 @@ class OneStepLosses:
                 Zp[c] += Zv[c][:, None]
             losses[live] = cross_entropy_sum(Zp, self.y_val_index, self.expected_error)
         return losses, steps, base
+
+    def _matrix_free_steps(
+        self, G: np.ndarray, R: np.ndarray, alive: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Newton steps of the live pairs and the base step, by conjugate gradients.
+
+        A pair's step is the base step ``-H^{-1} G`` minus ``H^{-1}`` of its own gradient
+        ``r (x) x_a`` (linearity): solving the two apart gives each its own relative
+        precision. Steps of pairs not alive are the base step (never read).
+        """
+        assert isinstance(self.system, MatrixFreeHessian)
+        live = np.flatnonzero(alive)
+        rows = self.pair_row[live]
+        B = np.empty((len(live) + 1, self.k * self.d1))
+        B[0] = G.ravel()
+        B[1:] = (R[live, :, None] * self.Xc_a[rows][:, None, :]).reshape(len(live), -1)
+        first = self.previous is None
+        if self.previous is None:
+            self.previous = np.zeros((len(self.pair_row) + 1, B.shape[1]))
+        at = np.concatenate([[0], live + 1])
+        # The previous step's solves start the next ones: one more pair's curvature and
+        # a slightly moved model change them little.
+        X = self.system.solve(B, X0=None if first else self.previous[at])
+        self.previous[at] = X
+        base = -X[0]
+        steps = np.broadcast_to(base, (len(self.pair_row), base.size)).copy()
+        steps[live] -= X[1:]
+        return steps, base
 
     def base_loss(self, base: np.ndarray) -> float:
         """The validation objective after the step with no pair added (``base``)."""

@@ -11,10 +11,14 @@ import numpy as np
 from salutary._sparse import densify, vstack
 from salutary._validation import Integral, Interval, Real, StrOptions
 from salutary.influence import (
+    MATRIX_FREE_MAX_PARAMS,
     NEWTON_MAX_PARAMS,
+    GrowingHessian,
     InfluenceFactors,
+    MatrixFreeHessian,
     OneStepLosses,
     factorized_once,
+    matrix_free_system,
     model_parameters,
     model_system,
 )
@@ -68,14 +72,20 @@ class NewtonGreedySalutary(SalutaryLabeling):
     step, so the batch accounts for its own members: a second sample that would repeat
     the first one's correction no longer looks as good as alone.
 
-    Each round builds and factorizes the dense Hessian (the chosen pairs' curvature
-    enters by refactorizing systems up to 1,000 parameters, by the Woodbury identity
-    for larger ones), so this runs when the model has at most
-    :data:`salutary.influence.NEWTON_MAX_PARAMS` parameters (25,000: 1,024 features
-    and 20 classes; 5 GB) and the Hessian fits in memory; beyond that it falls back to
-    the first-order top-b of :class:`SalutaryLabeling` (with a warning). The cost of a
-    round grows with the square (Hessian, solves) and the cube (factorization) of the
-    parameter count: see BENCHMARKS.md for measured rounds.
+    Up to :data:`salutary.influence.NEWTON_MAX_PARAMS` parameters (25,000: 1,024
+    features and 20 classes; 5 GB) each round builds and factorizes the dense Hessian
+    (the chosen pairs' curvature enters by refactorizing systems up to 1,000
+    parameters, by the Woodbury identity for larger ones); its cost grows with the
+    square (Hessian, solves) and the cube (factorization) of the parameter count.
+    Beyond that, or when the dense Hessian cannot be allocated, the same steps are
+    solved matrix-free (:class:`salutary.influence.MatrixFreeHessian`): conjugate
+    gradients on Hessian-vector products computed from the training features, every
+    greedy step solving for each remaining pair (warm-started from the step before),
+    with the same picks and labels up to the solver's tolerance; its cost grows with
+    the parameter count times the training rows, per pair and iteration. Only beyond
+    :data:`salutary.influence.MATRIX_FREE_MAX_PARAMS` (1,000,000) does it fall back to
+    the first-order top-b of :class:`SalutaryLabeling`, with a warning. See
+    BENCHMARKS.md for measured rounds.
 
     Parameters
     ----------
@@ -251,14 +261,18 @@ class NewtonGreedySalutary(SalutaryLabeling):
         _, theta, _, _ = model_parameters(model)
         n_params = theta.size
         budget = min(int(budget), pool.n_rows)
-        system = None
-        too_large = n_params > NEWTON_MAX_PARAMS
-        if not too_large and factorized_once(n_params):
+        system: GrowingHessian | MatrixFreeHessian | None = None
+        too_large = n_params > MATRIX_FREE_MAX_PARAMS
+        if not too_large and n_params > NEWTON_MAX_PARAMS:
+            system = matrix_free_system(model, X_train, sample_weight)
+        elif not too_large and factorized_once(n_params):
             try:
                 system = model_system(model, X_train, sample_weight)
             except MemoryError:
-                too_large = True  # the dense Hessian does not fit in this machine's memory
-        if system is not None and self.solver != "cg":
+                # The dense Hessian does not fit in this machine's memory: the same
+                # systems, solved matrix-free.
+                system = matrix_free_system(model, X_train, sample_weight)
+        if isinstance(system, GrowingHessian) and self.solver != "cg":
             # The round factorizes the training Hessian once for the greedy steps: the
             # first-order factors are one solve with it instead of a CG or a second
             # factorization (below, small systems are refactorized per step anyway).
@@ -271,14 +285,12 @@ class NewtonGreedySalutary(SalutaryLabeling):
         classes = factors.classes_
         if too_large:
             warnings.warn(
-                f"{self.name}: the dense Hessian of {n_params} parameters "
-                f"({8 * n_params**2 / 1e9:.1f} GB) "
-                + (f"exceeds the limit of {NEWTON_MAX_PARAMS}" if n_params > NEWTON_MAX_PARAMS
-                   else "does not fit in memory")
-                + "; using first-order top-b",
+                f"{self.name}: {n_params} parameters exceed the limit of "
+                f"{MATRIX_FREE_MAX_PARAMS} of the matrix-free second-order path; "
+                "using first-order top-b",
                 RuntimeWarning,
                 stacklevel=2,
-            )  # fmt: skip
+            )
             return self._first_order(factors, pool, budget, rng), factors
         # Candidates: a multiple of the budget, at most 500 beyond it (large budgets).
         n_cand = min(pool.n_rows, budget + min((self.candidates - 1) * budget, 500))
