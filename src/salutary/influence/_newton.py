@@ -425,17 +425,24 @@ def training_system(train: LogisticObjective, theta: np.ndarray) -> GrowingHessi
     return GrowingHessian(H)
 
 
-def model_system(
-    model: object, X_train: np.ndarray, sample_weight: np.ndarray | None
-) -> GrowingHessian:
-    """:func:`training_system` of a fitted model on its training set."""
+def _training_objective(
+    model: object, X_train: Any, sample_weight: np.ndarray | None
+) -> tuple[LogisticObjective, np.ndarray]:
+    """A fitted model's objective on its training set (dummy labels: the Hessian does
+    not depend on them) and its parameters."""
     classes, theta, l2, fit_intercept = model_parameters(model)
-    # The Hessian does not depend on the labels.
     train = LogisticObjective(
         X_train, np.zeros(X_train.shape[0], np.intp), len(classes), l2, fit_intercept,
         None if sample_weight is None else np.asarray(sample_weight),
     )  # fmt: skip
-    return training_system(train, theta)
+    return train, theta
+
+
+def model_system(
+    model: object, X_train: np.ndarray, sample_weight: np.ndarray | None
+) -> GrowingHessian:
+    """:func:`training_system` of a fitted model on its training set."""
+    return training_system(*_training_objective(model, X_train, sample_weight))
 
 
 def matrix_free_system(
@@ -443,12 +450,7 @@ def matrix_free_system(
 ) -> MatrixFreeHessian:
     """The training Hessian of a fitted model on its training set, matrix-free: as
     :func:`model_system`, for models whose dense Hessian does not fit."""
-    classes, theta, l2, fit_intercept = model_parameters(model)
-    train = LogisticObjective(
-        X_train, np.zeros(X_train.shape[0], np.intp), len(classes), l2, fit_intercept,
-        None if sample_weight is None else np.asarray(sample_weight),
-    )  # fmt: skip
-    return MatrixFreeHessian(train, theta)
+    return MatrixFreeHessian(*_training_objective(model, X_train, sample_weight))
 
 
 class OneStepLosses:
