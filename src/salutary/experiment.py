@@ -11,7 +11,7 @@ from joblib import Parallel, delayed
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from salutary.loop import PAPER_L2, ActiveLearningResult, run_active_learning
+from salutary.loop import PAPER_L2, ActiveLearningResult, run_active_learning, stratified_split
 from salutary.model import LogisticModel
 from salutary.strategies import STRATEGIES, parse_strategy
 
@@ -43,14 +43,6 @@ class Split:
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
-
-
-def stratified_split(X, y, size, seed):
-    """``train_test_split`` stratified on ``y``, plain where a class is too rare for it."""
-    try:
-        return train_test_split(X, y, test_size=size, random_state=seed, stratify=y)
-    except ValueError:  # a class too rare to stratify on
-        return train_test_split(X, y, test_size=size, random_state=seed)
 
 
 def paper_split(

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.model_selection import train_test_split
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -33,6 +32,7 @@ from salutary.loop import (
     label_pool,
     oracle_free_strategy,
     round_rng,
+    stratified_split,
     termination,
     validation_loss,
 )
@@ -458,14 +458,7 @@ class SalutaryLabeler(ClassifierMixin, BaseEstimator):
         rows, with every class of the validation set kept in the training part."""
         rows = np.flatnonzero(labeled)
         y_lab = y[rows]
-        try:
-            train, val = train_test_split(
-                rows, test_size=self.validation_fraction, stratify=y_lab, random_state=seed
-            )
-        except ValueError:  # a class with a single labeled row cannot be stratified
-            train, val = train_test_split(
-                rows, test_size=self.validation_fraction, random_state=seed
-            )
+        train, val, _, _ = stratified_split(rows, y_lab, self.validation_fraction, seed)
         alone = ~np.isin(y[val], y[train])  # a class only in validation: train on it
         train, val = np.concatenate([train, val[alone]]), val[~alone]
         if len(val) == 0 or len(np.unique(y[train])) < 2:

@@ -51,6 +51,7 @@ __all__ = [
     "round_rng",
     "run_active_learning",
     "run_rounds",
+    "stratified_split",
     "termination",
     "validation_loss",
     "warn_small_validation",
@@ -257,6 +258,14 @@ class LabelRound:
 CHECK_FRACTION = 0.3
 
 
+def stratified_split(X: Any, y: np.ndarray, size: float | int, seed: int) -> list:
+    """``train_test_split`` stratified on ``y``, plain where a class is too rare for it."""
+    try:
+        return train_test_split(X, y, test_size=size, random_state=seed, stratify=y)
+    except ValueError:  # a class too rare to stratify on
+        return train_test_split(X, y, test_size=size, random_state=seed)
+
+
 def held_out_check(
     X_val: Any, y_val: np.ndarray, fraction: float, seed: int
 ) -> tuple[Any, np.ndarray, Any, np.ndarray]:
@@ -283,10 +292,7 @@ def held_out_check(
             f"{fraction:g} of it for the held-out check; label more rows, or turn the "
             "check off"
         )
-    try:
-        steer, check = train_test_split(rows, test_size=n_check, random_state=seed, stratify=y_val)
-    except ValueError:  # a class too rare to stratify on
-        steer, check = train_test_split(rows, test_size=n_check, random_state=seed)
+    steer, check, _, _ = stratified_split(rows, y_val, n_check, seed)
     steer, check = np.sort(steer), np.sort(check)
     return X_val[steer], y_val[steer], X_val[check], y_val[check]
 
@@ -700,17 +706,21 @@ def run_active_learning(
     result = ActiveLearningResult(strategy=label, seed=seed)
 
     def on_round(done: LabelRound) -> None:
-        chosen, labels = done.rows, done.labels
+        spent = int(done.asked.sum())  # oracle labels are spent even in a dropped round
         if not done.kept:  # dropped by the check: the round keeps the model it started from
             result.stopped = done.round
-            chosen, labels = chosen[:0], labels[:0]
+            nothing = slice(0, 0)
+            done = replace(done, rows=done.rows[nothing], labels=done.labels[nothing],
+                           asked=done.asked[nothing], scores=done.scores[nothing],
+                           margins=done.margins[nothing], agrees=done.agrees[nothing],
+                           held_out_loss=done.held_out_loss_before)  # fmt: skip
+        chosen, labels = done.rows, done.labels
         if X_check is not None:
-            kept_loss = done.held_out_loss if done.kept else done.held_out_loss_before
-            result.held_out_loss.append(kept_loss)
+            result.held_out_loss.append(done.held_out_loss)
         result.accuracy.append(float(np.mean(done.model.predict(X_test) == y_test)))
         result.validation_loss.append(validation_loss(done.model, X_val, y_val))
         result.n_labeled.append(len(y_labeled) + sum(len(s) for s in result.selected) + len(chosen))
-        result.n_true.append((result.n_true[-1] if result.n_true else 0) + int(done.asked.sum()))
+        result.n_true.append((result.n_true[-1] if result.n_true else 0) + spent)
         if done.round > 0:
             result.selected.append(chosen)
             result.labels.append(labels)
@@ -724,9 +734,6 @@ def run_active_learning(
                 if y_pool is not None and len(chosen)
                 else np.nan
             )
-            if not done.kept:
-                result.asked[-1], result.scores[-1] = done.asked[:0], done.scores[:0]
-                result.margins[-1], result.agrees[-1] = done.margins[:0], done.agrees[:0]
         if callback is not None:
             callback(done.round, result)
 

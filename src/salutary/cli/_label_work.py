@@ -421,7 +421,7 @@ def _salutary_label(
             X_val, y_val, X_check, y_check = held_out_check(X_val, y_val, check, check_seed(seed))
         except ValueError as exc:
             raise InputError(f"{tables.validation_file.name}: {exc} (--no-check)") from None
-    held_out: list[LabelRound] = []
+    initial: list[LabelRound] = []  # round 0: the held-out check before any round
     t0 = time.perf_counter()
     with progress_bar(quiet=say.quiet) as progress:
         task = progress.add_task(
@@ -429,7 +429,8 @@ def _salutary_label(
         )
 
         def on_round(done: LabelRound) -> None:
-            held_out.append(replace(done, model=None))
+            if done.round == 0:
+                initial.append(replace(done, model=None))
             progress.update(
                 task, completed=done.round, description=f"salutary labeling: round {done.round}"
             )
@@ -475,7 +476,8 @@ def _salutary_label(
             raise
         kept = sum(r.kept for r in done)
         progress.update(task, description=f"salutary labeling: {kept} rounds kept")
-    first, last = held_out[0], held_out[-1]
+    first = initial[0]
+    last = done[-1] if done else first
     summary = RunSummary(rounds, kept, termination(done, rounds, pool))
     if X_check is not None and y_check is not None:
         summary.rows = len(y_check)
