@@ -435,7 +435,10 @@ def test_labeler_embeds_each_input_once_and_checks_lengths_first(cache) -> None:
     W = np.random.default_rng(0).normal(size=(3, 4))
     enc = CountingEncoder(W, batch_size=1000, record=calls.append)
     y_fit = np.concatenate([y[:40], np.full(50, -1)])
-    labeler = SalutaryLabeler(encoder=Embedder(enc, cache=False), budget=5, rounds=3)
+    # Without the held-out check, so all three rounds run (the check's split is unseeded here).
+    labeler = SalutaryLabeler(
+        encoder=Embedder(enc, cache=False), budget=5, rounds=3, check_fraction=None
+    )
     with pytest.raises(ValueError, match="X has 90 samples"):
         labeler.fit(X[:90], y_fit[:80], X[90:], y[90:])
     with pytest.raises(ValueError, match="X_val has 30 samples"):
