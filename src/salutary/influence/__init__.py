@@ -24,6 +24,7 @@ from salutary.influence._newton import (
     matrix_free_system,
     model_system,
     pair_hessian,
+    step_picks,
     symmetric_hessian,
 )
 
@@ -43,5 +44,6 @@ __all__ = [
     "model_parameters",
     "model_system",
     "pair_hessian",
+    "step_picks",
     "symmetric_hessian",
 ]

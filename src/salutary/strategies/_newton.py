@@ -21,6 +21,7 @@ from salutary.influence import (
     matrix_free_system,
     model_parameters,
     model_system,
+    step_picks,
 )
 from salutary.pool import Pool, RowScorer, top_k
 from salutary.strategies._base import Selection, pick_margins
@@ -68,9 +69,12 @@ class NewtonGreedySalutary(SalutaryLabeling):
     chosen pairs, taken once per round at the fitted model; the candidate's own
     curvature is left out, as in the influence function), evaluates the validation
     loss exactly at that model (not its linearization), and adds the pair that reaches
-    the lowest. The one-Newton-step model becomes the starting point of the next
-    step, so the batch accounts for its own members: a second sample that would repeat
-    the first one's correction no longer looks as good as alone.
+    the lowest. (Pairs that cannot reach it are left off early: a lower bound of their
+    loss, exact on the validation rows computed so far and tangent on the rest,
+    already exceeds it; the picks are those of evaluating every pair.) The
+    one-Newton-step model becomes the starting point of the next step, so the batch
+    accounts for its own members: a second sample that would repeat the first one's
+    correction no longer looks as good as alone.
 
     Up to :data:`salutary.influence.NEWTON_MAX_PARAMS` parameters (25,000: 1,024
     features and 20 classes; 5 GB) each round builds and factorizes the dense Hessian
@@ -329,18 +333,12 @@ class NewtonGreedySalutary(SalutaryLabeling):
         alive = np.ones(len(pair_row), bool)
         per_step = -(-budget // steps)  # ceil: at most `steps` steps
         while len(chosen) < budget:
-            losses, step, base = look.evaluate(alive)
+            count = min(per_step, budget - len(chosen))
+            losses, step, base = look.evaluate(alive, count, self.abstain)
             # Abstaining, a pair must beat the model the chosen pairs reach without it
             # (the base step; ~ the current model at the first step).
             bar = look.base_loss(base) if self.abstain else np.inf
-            picked: list[int] = []
-            for j in np.argsort(losses, kind="stable"):
-                if len(picked) == min(per_step, budget - len(chosen)) or not alive[j]:
-                    break
-                if not losses[j] < bar:
-                    break
-                if all(pair_row[j] != pair_row[i] for i in picked):
-                    picked.append(int(j))
+            picked = step_picks(losses, pair_row, count, bar)
             if not picked:
                 break  # abstain: no remaining pair is predicted to help
             gains.extend(look.loss - losses[picked])
