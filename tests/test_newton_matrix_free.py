@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-import salutary.influence._newton
+import salutary.influence._lookahead
 import salutary.strategies._newton
 from salutary import LogisticModel
 from salutary._linear import LogisticObjective, batched_cg, probabilities
@@ -133,7 +133,7 @@ def test_matrix_free_round_picks_what_the_dense_round_picks(
     dense = _select(strategy, d, 8)
     monkeypatch.setattr(salutary.strategies._newton, "NEWTON_MAX_PARAMS", 1)
     if not table:
-        monkeypatch.setattr(salutary.influence._newton, "_CANDIDATE_SOLVES_BUDGET", 0)
+        monkeypatch.setattr(salutary.influence._lookahead, "_CANDIDATE_SOLVES_BUDGET", 0)
     built: list[MatrixFreeHessian] = []
 
     def spy(*args):

@@ -2,8 +2,9 @@
 
 ``_factors``: the closed-form first-order influence of softmax regression
 (:class:`InfluenceFactors`, computed once per round, then scoring any number of pool
-rows at the cost of predicting them). ``_newton``: the second-order look-ahead behind
-``salutary-newton`` (the exact validation loss one Newton step after adding pairs).
+rows at the cost of predicting them). ``_lookahead``: the second-order look-ahead behind
+``salutary-newton`` (the exact validation loss one Newton step after adding pairs), with
+the training Hessian systems of ``_newton``.
 """
 
 from salutary.influence._factors import (
@@ -11,6 +12,7 @@ from salutary.influence._factors import (
     influence_matrix,
     model_parameters,
 )
+from salutary.influence._lookahead import OneStepLosses, cross_entropy_sum, step_picks
 from salutary.influence._newton import (
     MATRIX_FREE_MAX_PARAMS,
     MATRIX_FREE_TOL,
@@ -18,13 +20,10 @@ from salutary.influence._newton import (
     REFACTOR_MAX_PARAMS,
     GrowingHessian,
     MatrixFreeHessian,
-    OneStepLosses,
-    cross_entropy_sum,
     factorized_once,
     matrix_free_system,
     model_system,
     pair_hessian,
-    step_picks,
     symmetric_hessian,
 )
 
