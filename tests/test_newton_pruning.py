@@ -17,7 +17,7 @@ from salutary.influence import OneStepLosses, step_picks
 from salutary.strategies import NewtonGreedySalutary
 
 
-def _look(make_data, k, fit_intercept, seed, n_val=600, objective="loss"):
+def _look(make_data, k, fit_intercept, seed, n_val=1200, objective="loss"):
     X, y = make_data(80 + n_val + 40, 5, k, seed=seed)
     model = LogisticModel(l2=1.0, fit_intercept=fit_intercept).fit(X[:80], y[:80])
     X_val, y_val = X[80 : 80 + n_val], y[80 : 80 + n_val]

@@ -39,6 +39,10 @@ _ROW_BLOCKS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 #: cost more than it pruned, on twitter_sentiment, mnist_cnn and adult).
 _FINISH = (0, 2)
 
+#: Below this many validation logits (rows times k) every live pair is evaluated in one
+#: pass: the bounds and blocks cost more than they save (pima, 231 rows, one logit).
+_PRUNE_MIN_LOGITS = 1000
+
 #: Largest ``H^{-1} (e_c (x) x)`` table for all candidates and classes kept for a round
 #: (``k d1 * n_cand * k`` entries: 320 MB in float64); beyond it each greedy step solves
 #: against the pairs' gradients instead.
@@ -224,7 +228,8 @@ class OneStepLosses:
         other pairs are evaluated block of rows by block of rows (rows of largest
         curvature first), each dropped as soon as its bound exceeds the cut: it cannot
         come before the picks. The expected 0-1 error is not convex: with
-        ``expected_error`` every live pair is evaluated.
+        ``expected_error`` every live pair is evaluated, as with fewer than
+        :data:`_PRUNE_MIN_LOGITS` validation logits.
 
         Parameters
         ----------
@@ -275,7 +280,7 @@ class OneStepLosses:
         Zv = (val.Xa @ theta.T).T  # (k, n_val), class-major
         losses = np.full(len(pair_row), np.inf)
         live = np.flatnonzero(alive)
-        if count is None or self.expected_error:
+        if count is None or self.expected_error or Zv.size < _PRUNE_MIN_LOGITS:
             losses[live] = self._exact(live, Zv, steps_c)
             self.n_exact.append(len(live))
             return losses, steps, base
@@ -344,19 +349,13 @@ class OneStepLosses:
     def _exact(
         self, pairs: np.ndarray, Zv: np.ndarray, steps_c: np.ndarray, rows: slice | None = None
     ) -> np.ndarray:
-        """The validation objective after each of ``pairs``' steps: on ``rows`` when given;
-        else on every block of rows, summed block by block (as :meth:`evaluate` sums
-        them, so that both give the same numbers).
+        """The validation objective after each of ``pairs``' steps, on ``rows`` (all rows
+        by default).
 
         Class-major logits (k, rows, pairs): the reductions over classes then run over
         k contiguous slices instead of k-long rows (NumPy's per-row cost).
         """
-        if rows is None:
-            total = np.zeros(len(pairs))
-            starts = np.concatenate([[0], self.blocks[:-1]])
-            for start, end in zip(starts, self.blocks, strict=True):
-                total += self._exact(pairs, Zv, steps_c, slice(start, end))
-            return total
+        rows = slice(None) if rows is None else rows
         k = self.k
         Xa = self.val.Xa[rows]
         n_rows = Xa.shape[0]
