@@ -4,12 +4,20 @@
 (:class:`InfluenceFactors`, computed once per round, then scoring any number of pool
 rows at the cost of predicting them). ``_newton``: the second-order look-ahead behind
 ``salutary-newton`` (the exact validation loss one Newton step after adding pairs).
+``_kernel``: its training Hessian's solves through the kernel of the training rows, for
+training sets with few rows for their parameters, and the choice among the systems.
 """
 
 from salutary.influence._factors import (
     InfluenceFactors,
     influence_matrix,
     model_parameters,
+)
+from salutary.influence._kernel import (
+    KERNEL_MAX_SHARE,
+    KernelHessian,
+    kernel_pays,
+    model_system,
 )
 from salutary.influence._newton import (
     MATRIX_FREE_MAX_PARAMS,
@@ -22,26 +30,32 @@ from salutary.influence._newton import (
     cross_entropy_sum,
     factorized_once,
     matrix_free_system,
-    model_system,
     pair_hessian,
     symmetric_hessian,
+    training_objective,
+    training_system,
 )
 
 __all__ = [
+    "KERNEL_MAX_SHARE",
     "MATRIX_FREE_MAX_PARAMS",
     "MATRIX_FREE_TOL",
     "NEWTON_MAX_PARAMS",
     "REFACTOR_MAX_PARAMS",
     "GrowingHessian",
     "InfluenceFactors",
+    "KernelHessian",
     "MatrixFreeHessian",
     "OneStepLosses",
     "cross_entropy_sum",
     "factorized_once",
     "influence_matrix",
+    "kernel_pays",
     "matrix_free_system",
     "model_parameters",
     "model_system",
     "pair_hessian",
     "symmetric_hessian",
+    "training_objective",
+    "training_system",
 ]
