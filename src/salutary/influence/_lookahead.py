@@ -120,9 +120,9 @@ class OneStepLosses:
         Evaluate the expected 0-1 error ``sum(1 - p_true)`` instead of the summed
         cross-entropy.
     system : GrowingHessian, MatrixFreeHessian or None, default=None
-        The training Hessian at the model, already built (:func:`model_system`, or
-        :func:`matrix_free_system` for models too large for it), with no pair added;
-        built here (dense) when None.
+        The training Hessian at the model, already built
+        (:func:`salutary.influence.model_system`, or :func:`matrix_free_system` for
+        models too large for it), with no pair added; built here (dense) when None.
 
     Attributes
     ----------

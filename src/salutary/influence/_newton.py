@@ -6,7 +6,10 @@ The Hessian is built and factorized once per round; the accepted pairs' curvatur
 joins it by refactorizing small systems and by the Woodbury identity for large ones
 (:class:`GrowingHessian`). Models too large for the dense Hessian use
 :class:`MatrixFreeHessian` instead: the same systems, solved by conjugate gradients on
-Hessian-vector products, without ever forming the Hessian.
+Hessian-vector products, without ever forming the Hessian. Training sets with few rows
+for their parameters are solved through the Hessian's kernel instead of its dense
+factorization (:mod:`salutary.influence._kernel`, which also chooses among the systems:
+:func:`salutary.influence.model_system`).
 """
 
 from __future__ import annotations
@@ -31,9 +34,9 @@ __all__ = [
     "MatrixFreeHessian",
     "factorized_once",
     "matrix_free_system",
-    "model_system",
     "pair_hessian",
     "symmetric_hessian",
+    "training_objective",
     "training_system",
 ]
 
@@ -153,7 +156,7 @@ class GrowingHessian:
         if solved is not None:
             self.Y.append(solved @ A)
         else:
-            self.Y.append(scipy.linalg.cho_solve(self.chol, U, check_finite=False))
+            self.Y.append(self.solve0(U))
 
     def solve0(self, B: np.ndarray) -> np.ndarray:
         """``H^{-1} B`` with the Hessian as factorized, no pair added (low-rank systems)."""
@@ -384,11 +387,11 @@ def training_system(train: LogisticObjective, theta: np.ndarray) -> GrowingHessi
     return GrowingHessian(H)
 
 
-def _training_objective(
+def training_objective(
     model: object, X_train: Any, sample_weight: np.ndarray | None
 ) -> tuple[LogisticObjective, np.ndarray]:
     """A fitted model's objective on its training set (dummy labels: the Hessian does
-    not depend on them) and its parameters."""
+    not depend on them) and its parameters: the arguments of :func:`training_system`."""
     classes, theta, l2, fit_intercept = model_parameters(model)
     train = LogisticObjective(
         X_train, np.zeros(X_train.shape[0], np.intp), len(classes), l2, fit_intercept,
@@ -397,16 +400,9 @@ def _training_objective(
     return train, theta
 
 
-def model_system(
-    model: object, X_train: np.ndarray, sample_weight: np.ndarray | None
-) -> GrowingHessian:
-    """:func:`training_system` of a fitted model on its training set."""
-    return training_system(*_training_objective(model, X_train, sample_weight))
-
-
 def matrix_free_system(
     model: object, X_train: Any, sample_weight: np.ndarray | None
 ) -> MatrixFreeHessian:
     """The training Hessian of a fitted model on its training set, matrix-free: as
-    :func:`model_system`, for models whose dense Hessian does not fit."""
-    return MatrixFreeHessian(*_training_objective(model, X_train, sample_weight))
+    :func:`salutary.influence.model_system`, for models whose dense Hessian does not fit."""
+    return MatrixFreeHessian(*training_objective(model, X_train, sample_weight))
