@@ -363,10 +363,10 @@ class OneStepLosses:
         chunk = max(1, _LOGIT_BUDGET // max(n_rows * k, 1))
         for start in range(0, len(pairs), chunk):
             some = pairs[start : start + chunk]
-            # One product for every class (the rows are read once), then class-major.
-            Z = Xa @ steps_c[some].reshape(len(some) * k, -1).T  # (rows, pairs * k)
-            Zp = np.ascontiguousarray(Z.reshape(n_rows, len(some), k).transpose(2, 0, 1))
-            Zp += Zv[:, rows][:, :, None]
+            Zp = np.empty((k, n_rows, len(some)))
+            for c in range(k):
+                np.matmul(Xa, steps_c[some, c, :].T, out=Zp[c])
+                Zp[c] += Zv[c, rows][:, None]
             out[start : start + len(some)] = self._block_loss(Zp, rows)
         return out
 
