@@ -223,11 +223,12 @@ class OneStepLosses:
         of terms convex in the parameters, so each term's tangent at :attr:`theta`
         bounds it from below: for a pair's step ``s``, ``L(theta + s)`` is at least the
         exact loss on the rows computed so far plus the tangent ``l_i + g_i . s`` of
-        every other row. The pairs with the lowest tangent bound are evaluated first;
-        the loss of the ``count``-th pick among them (or ``bar``) is then a cut, and the
-        other pairs are evaluated block of rows by block of rows (rows of largest
-        curvature first), each dropped as soon as its bound exceeds the cut: it cannot
-        come before the picks. The expected 0-1 error is not convex: with
+        every other row. The rows come in blocks, largest curvature first
+        (:data:`_ROW_BLOCKS`); every live pair gets the first block, and after it (and
+        after the third, :data:`_FINISH`) the pairs of lowest bound are computed to the
+        end. The loss of the ``count``-th pick among the pairs computed so far (or
+        ``bar``) is a cut: a pair whose bound exceeds it is dropped, as it cannot come
+        before the picks; the others get the next block. The expected 0-1 error is not convex: with
         ``expected_error`` every live pair is evaluated, as with fewer than
         :data:`_PRUNE_MIN_LOGITS` validation logits.
 
