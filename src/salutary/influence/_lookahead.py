@@ -130,6 +130,9 @@ class OneStepLosses:
         The current parameters.
     loss : float
         The validation objective at ``theta``.
+    n_exact : list of int
+        Pairs whose loss each :meth:`evaluate` computed to the end (the others were
+        dropped by their lower bound).
     """
 
     def __init__(
@@ -180,7 +183,7 @@ class OneStepLosses:
         self.theta = theta
         self.loss = self.objective(theta)
         self.accepted: list[int] = []
-        self.n_exact: list[int] = []  # pairs evaluated exactly at each evaluate()
+        self.n_exact: list[int] = []
         # The training set's Hessian is built once, at the fitted model; the accepted
         # pairs' own curvature (at the same point) is added as they join. Building it
         # at every step would cost n d^2 k^2 each time for little change.
@@ -312,34 +315,29 @@ class OneStepLosses:
             bound[rest] += block - f_block[b] - tangent[rest, b]
             if b == n_blocks - 1:
                 break
-            if b not in _FINISH:
-                rest = rest[bound[rest] <= cut]
-                if len(rest) == 0:
-                    break
-                continue
-            # Finish the pairs of lowest bound: their losses set (or lower) the cut. At
-            # the first block, as many as it takes to hold the step's picks.
-            rest = rest[np.argsort(bound[rest], kind="stable")]
-            want = count
-            while True:
-                done, rest = rest[:want], rest[want:]
-                done = done[bound[done] <= cut]
-                for later in range(b + 1, n_blocks):
-                    part = slice(starts[later], ends[later])
-                    exact[done] += self._exact(todo[done], Zv, steps_c, part)
-                losses[todo[done]] = exact[done]
-                picked = step_picks(losses, pair_row, count, limit)
-                if len(picked) == count:
-                    cut = min(cut, losses[picked[-1]] + margin)
-                if b > 0 or len(picked) == count or cut < np.inf or len(rest) == 0:
-                    break
-                want *= 2
+            if b in _FINISH:
+                # Finish the pairs of lowest bound: their losses set (or lower) the cut.
+                # At the first block, as many as it takes to hold the step's picks.
+                rest = rest[np.argsort(bound[rest], kind="stable")]
+                want = count
+                while True:
+                    done, rest = rest[:want], rest[want:]
+                    done = done[bound[done] <= cut]
+                    for later in range(b + 1, n_blocks):
+                        part = slice(starts[later], ends[later])
+                        exact[done] += self._exact(todo[done], Zv, steps_c, part)
+                    losses[todo[done]] = exact[done]
+                    picked = step_picks(losses, pair_row, count, limit)
+                    if len(picked) == count:
+                        cut = min(cut, losses[picked[-1]] + margin)
+                    if b > 0 or len(picked) == count or cut < np.inf or len(rest) == 0:
+                        break
+                    want *= 2
             rest = rest[bound[rest] <= cut]
             if len(rest) == 0:
                 break
         losses[todo[rest]] = exact[rest]  # those that went through every block
-        evaluated = int(np.sum(np.isfinite(losses)))
-        self.n_exact.append(evaluated)
+        self.n_exact.append(int(np.sum(np.isfinite(losses))))
         return losses, steps, base
 
     def _block_loss(self, Z: np.ndarray, rows: slice) -> np.ndarray:
