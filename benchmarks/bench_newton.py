@@ -54,6 +54,13 @@ def _time(strategy, model, split, budget, repeats):
     return statistics.median(times), times, sel
 
 
+def _agreement(sel, ref) -> tuple[bool, float]:
+    """Whether two selections have the same picks and labels, and the largest relative
+    difference of their scores."""
+    same = np.array_equal(sel.indices, ref.indices) and np.array_equal(sel.labels, ref.labels)
+    return same, float(np.max(np.abs(sel.scores - ref.scores) / np.abs(ref.scores)))
+
+
 _CPU: dict[str, float] = {}  # median CPU seconds per strategy spec, filled by _time
 
 
@@ -99,10 +106,7 @@ def main() -> None:
                 dense, runs, ref = _time("salutary-newton", model, split, budget, args.repeats)
             finally:
                 module.REFACTOR_MAX_PARAMS = limit
-            same = np.array_equal(sel.indices, ref.indices) and np.array_equal(
-                sel.labels, ref.labels
-            )
-            gap = float(np.max(np.abs(sel.scores - ref.scores) / np.abs(ref.scores)))
+            same, gap = _agreement(sel, ref)
             print(f"refactorized per step  {dense:8.2f} s  ({dense / newton:.2f}x the "
                   f"default; same picks and labels: {same}; max relative score "
                   f"difference {gap:.1e})")  # fmt: skip
@@ -118,10 +122,7 @@ def main() -> None:
             # The default again, after the dense runs: both measured in this run.
             newton, runs_k, sel = _time("salutary-newton", model, split, budget, args.repeats)
             kernel_cpu = _CPU["salutary-newton"]
-            same = np.array_equal(sel.indices, ref.indices) and np.array_equal(
-                sel.labels, ref.labels
-            )
-            gap = float(np.max(np.abs(sel.scores - ref.scores) / np.abs(ref.scores)))
+            same, gap = _agreement(sel, ref)
             # Picks up to the first that differs, and their scores' agreement: greedy
             # steps whose best losses tie to rounding may go either way.
             agree = (sel.indices == ref.indices) & (sel.labels == ref.labels)
