@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import salutary.influence._newton
+
 from salutary import LogisticModel
 from salutary._linear import LogisticObjective
 from salutary.influence import OneStepLosses, step_picks
@@ -89,6 +91,40 @@ def test_losses_are_the_validation_cross_entropy_at_each_step(make_data, k, fit_
     pruned = look.evaluate(alive, 1)[0]
     best = int(np.argmin(direct))
     assert np.isfinite(pruned[best]) and int(np.argmin(pruned)) == best
+
+
+@pytest.mark.parametrize(("k", "labels"), [(4, 2), (3, 3)])
+def test_low_rank_steps_match_the_refactorized_hessian_at_every_step(
+    make_data, monkeypatch, k, labels
+):
+    # Oracle: the same steps with the pairs' curvature added to the explicit Hessian and
+    # refactorized (no candidates' solves table, no Woodbury, no reused buffers). The
+    # low-rank side reuses its gathered solves and logits buffers from step to step.
+    X, y = make_data(80 + 1200 + 30, 5, k, seed=11)
+    model = LogisticModel(l2=1.0).fit(X[:80], y[:80])
+    pair_row = np.repeat(np.arange(30), labels)
+    pair_label = np.tile(np.arange(labels), 30)
+    args = (model, X[:80], y[:80], None, X[80:1280], y[80:1280], X[1280:], pair_row, pair_label)
+    monkeypatch.setattr(salutary.influence._newton, "REFACTOR_MAX_PARAMS", 0)
+    low_rank = OneStepLosses(*args)
+    monkeypatch.setattr(salutary.influence._newton, "REFACTOR_MAX_PARAMS", 10**9)
+    dense = OneStepLosses(*args)
+    assert low_rank.S0 is not None and dense.S0 is None
+    alive = np.ones(len(pair_row), bool)
+    for _ in range(5):
+        losses, steps, base = low_rank.evaluate(alive, 2)
+        every, ref_steps, ref_base = dense.evaluate(alive)
+        np.testing.assert_allclose(steps[alive], ref_steps[alive], rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(base, ref_base, rtol=1e-8, atol=1e-12)
+        done = np.isfinite(losses)
+        assert done.sum() >= 2
+        np.testing.assert_allclose(losses[done], every[done], rtol=1e-10)
+        picked = step_picks(losses, pair_row, 2)
+        assert picked == step_picks(every, pair_row, 2)
+        low_rank.accept(picked, losses, steps, base)
+        dense.accept(picked, every, ref_steps, ref_base)
+        for j in picked:
+            alive[pair_row == pair_row[j]] = False
 
 
 def test_expected_error_is_not_pruned(make_data):

@@ -43,9 +43,10 @@ _FINISH = (0, 2)
 #: pass: the bounds and blocks cost more than they save (pima, 231 rows, one logit).
 _PRUNE_MIN_LOGITS = 1000
 
-#: Largest ``H^{-1} (e_c (x) x)`` table for all candidates and classes kept for a round
-#: (``k d1 * n_cand * k`` entries: 320 MB in float64); beyond it each greedy step solves
-#: against the pairs' gradients instead.
+#: Largest ``H^{-1} (e_c (x) x)`` table for all candidates and classes solved for a round
+#: (``k d1 * n_cand * k`` entries: 320 MB in float64; kept per pair, so as many times that
+#: as labels per candidate); beyond it each greedy step solves against the pairs'
+#: gradients instead.
 _CANDIDATE_SOLVES_BUDGET = 40_000_000
 
 
@@ -184,6 +185,7 @@ class OneStepLosses:
         self.loss = self.objective(theta)
         self.accepted: list[int] = []
         self.n_exact: list[int] = []
+        self._logits = np.empty(0)  # working logits of _exact
         # The training set's Hessian is built once, at the fitted model; the accepted
         # pairs' own curvature (at the same point) is added as they join. Building it
         # at every step would cost n d^2 k^2 each time for little change.
@@ -205,7 +207,11 @@ class OneStepLosses:
             E = np.zeros((k, self.d1, n_cand, k))
             for c in range(k):
                 E[c, :, :, c] = self.Xc_a.T
-            self.S0 = self.system.solve0(E.reshape(p, n_cand * k)).reshape(p, n_cand, k)
+            S0 = self.system.solve0(E.reshape(p, n_cand * k)).reshape(p, n_cand, k)
+            # Per pair (its candidate's solves), gathered once: the same at every step.
+            # Fancy indexing sets the memory layout that evaluate's sums over classes
+            # read, and their rounding depends on it.
+            self.S0 = S0[:, pair_row, :]
 
     def objective(self, theta: np.ndarray) -> float:
         """The validation objective at ``theta``."""
@@ -269,7 +275,7 @@ class OneStepLosses:
             # accepted pairs' curvature by Woodbury.
             correct = self.system.woodbury()
             g0 = self.system.solve0(G.ravel())
-            X0 = np.einsum("pjc,jc->pj", self.S0[:, pair_row, :], R) + g0[:, None]
+            X0 = np.einsum("pjc,jc->pj", self.S0, R) + g0[:, None]
             steps = -correct(X0).T  # (pairs, k d1)
             base = -correct(g0)  # the step with no pair added
         elif isinstance(self.system, MatrixFreeHessian):
@@ -362,7 +368,12 @@ class OneStepLosses:
         chunk = max(1, _LOGIT_BUDGET // max(n_rows * k, 1))
         for start in range(0, len(pairs), chunk):
             some = pairs[start : start + chunk]
-            Zp = np.empty((k, n_rows, len(some)))
+            size = k * n_rows * len(some)
+            if self._logits.size < size:
+                # One buffer for every step's logits, grown as needed: a fresh array of
+                # tens of MB per block costs its page faults each time.
+                self._logits = np.empty(min(k * n_rows * chunk, max(size, 2 * self._logits.size)))
+            Zp = self._logits[:size].reshape(k, n_rows, len(some))
             for c in range(k):
                 np.matmul(Xa, steps_c[some, c, :].T, out=Zp[c])
                 Zp[c] += Zv[c, rows][:, None]
@@ -415,5 +426,5 @@ class OneStepLosses:
         for j in picked:
             self.accepted.append(j)
             row = self.pair_row[j]
-            solved = None if self.S0 is None else self.S0[:, row, :]
+            solved = None if self.S0 is None else self.S0[:, j, :]
             self.system.add(self.Pc0[row], self.Xc_a[row], solved)
