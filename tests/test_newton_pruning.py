@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import salutary.influence._lookahead
 import salutary.influence._newton
-
 from salutary import LogisticModel
 from salutary._linear import LogisticObjective
 from salutary.influence import OneStepLosses, step_picks
@@ -75,10 +75,15 @@ def test_pruned_steps_pick_what_every_loss_picks(make_data, k, fit_intercept, co
     assert np.mean(evaluated) < 0.9  # the bound does prune
 
 
+@pytest.mark.parametrize("joint", [True, False], ids=["one-product", "per-class"])
 @pytest.mark.parametrize(("k", "fit_intercept"), [(2, True), (4, True), (3, False)])
-def test_losses_are_the_validation_cross_entropy_at_each_step(make_data, k, fit_intercept):
+def test_losses_are_the_validation_cross_entropy_at_each_step(
+    make_data, monkeypatch, k, fit_intercept, joint
+):
     # Oracle: the summed cross-entropy recomputed at every pair's one-step model, with
-    # the validation rows in their given order.
+    # the validation rows in their given order. The logits come from one product for all
+    # classes above a size (forced here for every block of several pairs) or one per class.
+    monkeypatch.setattr(salutary.influence._lookahead, "_JOINT_MIN", 0 if joint else 10**18)
     look, model, X_val, y_val = _look(make_data, k, fit_intercept, seed=7)
     alive = np.ones(len(look.pair_row), bool)
     full, steps, _ = look.evaluate(alive)
