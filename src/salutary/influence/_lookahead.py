@@ -26,7 +26,8 @@ from salutary.influence._newton import GrowingHessian, MatrixFreeHessian, traini
 
 __all__ = ["OneStepLosses", "cross_entropy_sum", "step_picks"]
 
-#: Logits of the validation set held at once while scoring pairs (64 MB in float64).
+#: Logits of the validation set held at once while scoring pairs (64 MB in float64; as
+#: much again for the products they are copied from).
 _LOGIT_BUDGET = 8_000_000
 
 #: Blocks of validation rows (ends, as shares of the rows, largest curvature first) in
