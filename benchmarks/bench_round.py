@@ -11,6 +11,13 @@ evaluation included; with one BLAS thread the steadier figure on a shared machin
     python benchmarks/bench_round.py
     python benchmarks/bench_round.py --d 1024 --k 20 --threads 2
 
+With ``--selection N`` only the selection is timed instead: N calls of each strategy's
+``select`` on one model fitted to the labeled set, the median CPU seconds of all calls but
+the first (which pays the process's first touch of its working memory), with its ratio
+to the first strategy. Steadier than whole rounds on a loaded machine.
+
+    python benchmarks/bench_round.py --selection 6 --strategies salutary salutary-newton
+
 The matrix-free second-order path (102,500 parameters, beyond the dense Hessian's limit):
 
     python benchmarks/bench_round.py --n-train 2000 --n-val 1000 --n-pool 20000 \
@@ -27,6 +34,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from salutary import LogisticModel, run_active_learning
+from salutary.strategies import get_strategy
 
 
 def synthetic(n: int, n_val: int, n_pool: int, d: int, k: int, seed: int = 0):
@@ -39,6 +47,30 @@ def synthetic(n: int, n_val: int, n_pool: int, d: int, k: int, seed: int = 0):
     a, b = n, n + n_val
     # The pool's labels are what an oracle strategy would be told (none used here).
     return X[:a], y[:a], X[b:], y[b:], X[a:b], y[a:b]
+
+
+def selection_only(args: argparse.Namespace, X_l, y_l, X_p, X_v, y_v) -> None:
+    """Median CPU seconds of ``args.selection`` selections per strategy (first left out)."""
+    print(f"n={args.n_train}, validation {args.n_val}, N={args.n_pool}, D={args.d}, "
+          f"K={args.k}, l2={args.l2}, budget {args.budget}, selection only, "
+          f"{args.selection} calls, {args.threads} BLAS thread(s)")  # fmt: skip
+    with threadpool_limits(args.threads):
+        model = LogisticModel(l2=args.l2).fit(X_l, y_l)
+        ref = None
+        for strategy in args.strategies:
+            selector = get_strategy(strategy)
+            cpu = []
+            for _ in range(args.selection):
+                start = time.process_time()
+                selector.select(
+                    model, X_l, y_l, X_p, args.budget, X_val=X_v, y_val=y_v,
+                    rng=np.random.default_rng(0),
+                )  # fmt: skip
+                cpu.append(time.process_time() - start)
+            median = statistics.median(cpu[1:] or cpu)
+            ref = median if ref is None else ref
+            print(f"{strategy:18s} {median:7.3f} s CPU per selection ({median / ref:5.2f}x "
+                  f"{args.strategies[0]}; calls {', '.join(f'{c:.2f}' for c in cpu)})")  # fmt: skip
 
 
 def main() -> None:
@@ -54,8 +86,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads")
     ap.add_argument("--strategies", nargs="+", default=["salutary", "salutary-newton", "margin"])
+    ap.add_argument(
+        "--selection", type=int, default=0, metavar="N",
+        help="time N selections on one fitted model instead of whole rounds",
+    )  # fmt: skip
     args = ap.parse_args()
     X_l, y_l, X_p, y_p, X_v, y_v = synthetic(args.n_train, args.n_val, args.n_pool, args.d, args.k)
+    if args.selection:
+        selection_only(args, X_l, y_l, X_p, X_v, y_v)
+        return
     print(f"n={args.n_train}, validation {args.n_val}, N={args.n_pool}, D={args.d}, "
           f"K={args.k}, l2={args.l2}, budget {args.budget}, {args.rounds} rounds, "
           f"{args.threads} BLAS thread(s)")  # fmt: skip
