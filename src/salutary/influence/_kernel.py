@@ -20,6 +20,7 @@ from salutary._linear import LogisticObjective, probabilities
 from salutary._sparse import is_sparse
 from salutary.influence._newton import (
     GrowingHessian,
+    curvature_factors,
     factorized_once,
     training_objective,
     training_system,
@@ -98,13 +99,7 @@ class KernelHessian(GrowingHessian):
         # Contiguous weights' features: every solve multiplies by them and their transpose.
         self.X = X = np.ascontiguousarray(np.asarray(train.Xa)[:, :d])
         n = X.shape[0]
-        P = probabilities(train.logits(theta))
-        if k == 1:
-            A = np.sqrt(P * (1.0 - P))[:, :, None]
-        else:
-            r = np.sqrt(P)
-            A = -P[:, :, None] * r[:, None, :]
-            A[:, np.arange(k), np.arange(k)] += r
+        A = curvature_factors(probabilities(train.logits(theta)))
         A *= np.sqrt(train.w)[:, None, None]
         self.A = A  # (n, k, k): sqrt(w_i) A_i
         # J J^T entry ((i, m), (j, l)) = (x_i . x_j) sum_c A_i[c, m] A_j[c, l].

@@ -32,6 +32,7 @@ __all__ = [
     "REFACTOR_MAX_PARAMS",
     "GrowingHessian",
     "MatrixFreeHessian",
+    "curvature_factors",
     "factorized_once",
     "matrix_free_system",
     "pair_hessian",
@@ -87,6 +88,20 @@ def pair_hessian(p: np.ndarray, x: np.ndarray) -> np.ndarray:
     """
     C = np.diag(p * (1.0 - p)) if p.shape[0] == 1 else np.diag(p) - np.outer(p, p)
     return np.kron(C, np.outer(x, x))
+
+
+def curvature_factors(P: np.ndarray) -> np.ndarray:
+    """Square roots of the rows' cross-entropy curvature: for probabilities ``P`` of
+    shape ``(n, k)``, ``A`` of shape ``(n, k, k)`` with ``C_i = diag(p_i) - p_i p_i^T =
+    A_i A_i^T``, ``A_i = diag(sqrt p_i) - p_i sqrt(p_i)^T`` (``sqrt(p (1 - p))`` for one
+    sigmoid logit). A pair's Hessian ``C (x) x x^T`` is then ``U U^T``, ``U = A (x) x``."""
+    if P.shape[1] == 1:
+        return np.sqrt(P * (1.0 - P))[:, :, None]
+    r = np.sqrt(P)
+    A = -P[:, :, None] * r[:, None, :]
+    diagonal = np.arange(P.shape[1])
+    A[:, diagonal, diagonal] += r
+    return A
 
 
 def _woodbury(U: list[np.ndarray], Y: list[np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
@@ -146,11 +161,7 @@ class GrowingHessian:
         if not self.low_rank:
             self.H += pair_hessian(p, x)
             return
-        if p.shape[0] == 1:
-            A = np.sqrt(p * (1.0 - p))[:, None]
-        else:
-            r = np.sqrt(p)
-            A = np.diag(r) - np.outer(p, r)
+        A = curvature_factors(p[None, :])[0]
         U = np.kron(A, x[:, None])  # = (I_k (x) x) A
         self.U.append(U)
         if solved is not None:
@@ -298,11 +309,7 @@ class MatrixFreeHessian:
         self.pair_x.append(np.asarray(x, dtype=np.float64)[None, :])
         self.pair_p.append(np.asarray(p, dtype=np.float64)[None, :])
         if solved is not None:
-            if p.shape[0] == 1:
-                A = np.sqrt(p * (1.0 - p))[:, None]
-            else:
-                r = np.sqrt(p)
-                A = np.diag(r) - np.outer(p, r)
+            A = curvature_factors(p[None, :])[0]
             self.U.append(np.kron(A, x[:, None]))
             self.Y.append(solved @ A)
 
