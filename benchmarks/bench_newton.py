@@ -11,11 +11,15 @@ strategy specs on the same model,
 e.g. ``salutary-newton:max_growth=None`` (one batch, no refits within the round). With
 ``--kernel`` the Newton selection is also timed with the dense Hessian where the
 default solves through the training rows' kernel (``salutary.influence.KernelHessian``,
-few labeled rows for the parameters), and the picks of the two are compared.
+few labeled rows for the parameters), and the picks of the two are compared. With
+``--breakdown`` the Newton selection is timed again with the CPU seconds of its exact
+validation losses (``OneStepLosses._exact``) counted apart: the rest is what its greedy
+steps would cost if those losses were free.
 
     python benchmarks/bench_newton.py --dataset mnist_cnn --protocol budget1pct
     python benchmarks/bench_newton.py --dataset mnist --protocol paper --refactor
     python benchmarks/bench_newton.py --dataset mnist --protocol paper --kernel
+    python benchmarks/bench_newton.py --dataset letter --protocol paper --breakdown
     python benchmarks/bench_newton.py --dataset fashion_mnist_cnn --protocol budget1pct \
         --compare salutary-newton:max_growth=None
 """
@@ -30,6 +34,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import salutary.influence._kernel
+import salutary.influence._lookahead
 import salutary.influence._newton
 from salutary.benchmark import PROTOCOLS
 from salutary.datasets import load_dataset
@@ -61,6 +66,41 @@ def _agreement(sel, ref) -> tuple[bool, float]:
     return same, float(np.max(np.abs(sel.scores - ref.scores) / np.abs(ref.scores)))
 
 
+def _breakdown(model, split, budget, repeats) -> None:
+    """Print the Newton selection's median CPU seconds, in its exact validation losses and
+    in the rest, and the rest against the first-order selection."""
+    cls = salutary.influence._lookahead.OneStepLosses
+    exact = cls._exact
+    spent = [0.0]
+
+    def timed(self, *args, **kwargs):
+        c0 = time.process_time()
+        try:
+            return exact(self, *args, **kwargs)
+        finally:
+            spent[0] += time.process_time() - c0
+
+    cls._exact = timed
+    totals, losses = [], []
+    try:
+        for _ in range(repeats):
+            spent[0] = 0.0
+            c0 = time.process_time()
+            get_strategy("salutary-newton").select(
+                model, split.X_labeled, split.y_labeled, split.X_pool, budget,
+                X_val=split.X_val, y_val=split.y_val, rng=np.random.default_rng(0),
+            )  # fmt: skip
+            totals.append(time.process_time() - c0)
+            losses.append(spent[0])
+    finally:
+        cls._exact = exact
+    total, loss = statistics.median(totals), statistics.median(losses)
+    rest = statistics.median(t - s for t, s in zip(totals, losses, strict=True))
+    print(f"breakdown (CPU, median of {repeats}): selection {total:.3f} s, exact "
+          f"validation losses {loss:.3f} s, the rest {rest:.3f} s "
+          f"({rest / _CPU['salutary']:.1f}x salutary's selection)")  # fmt: skip
+
+
 _CPU: dict[str, float] = {}  # median CPU seconds per strategy spec, filled by _time
 
 
@@ -72,6 +112,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--refactor", action="store_true")
     parser.add_argument("--kernel", action="store_true")
+    parser.add_argument("--breakdown", action="store_true")
     parser.add_argument("--compare", nargs="*", default=[], metavar="SPEC")
     args = parser.parse_args()
 
@@ -98,6 +139,8 @@ def main() -> None:
             t, runs, _ = _time(spec, model, split, budget, args.repeats)
             print(f"{spec:22s} {t:8.2f} s  ({t / newton:.2f}x the default; runs "
                   f"{', '.join(f'{r:.2f}' for r in runs)})")  # fmt: skip
+        if args.breakdown:
+            _breakdown(model, split, budget, args.repeats)
         if args.refactor:
             module = salutary.influence._newton
             limit = module.REFACTOR_MAX_PARAMS
