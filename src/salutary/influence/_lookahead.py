@@ -233,7 +233,8 @@ class OneStepLosses:
         With ``count``, only the losses that decide :func:`step_picks` ``(losses,
         pair_row, count, bar)`` are computed exactly (``bar``: :meth:`base_loss` of the
         base step when ``abstain``, else ``inf``); the others get ``inf``, and the picks
-        are the same as with every loss computed. The validation cross-entropy is a sum
+        are the same as with every loss computed (except among losses tied to rounding:
+        the losses are summed block by block). The validation cross-entropy is a sum
         of terms convex in the parameters, so each term's tangent at :attr:`theta`
         bounds it from below: for a pair's step ``s``, ``L(theta + s)`` is at least the
         exact loss on the rows computed so far plus the tangent ``l_i + g_i . s`` of

@@ -71,10 +71,10 @@ class NewtonGreedySalutary(SalutaryLabeling):
     loss exactly at that model (not its linearization), and adds the pair that reaches
     the lowest. (Pairs that cannot reach it are left off early: a lower bound of their
     loss, exact on the validation rows computed so far and tangent on the rest,
-    already exceeds it; the picks are those of evaluating every pair.) The
-    one-Newton-step model becomes the starting point of the next step, so the batch
-    accounts for its own members: a second sample that would repeat the first one's
-    correction no longer looks as good as alone.
+    already exceeds it; the picks are those of evaluating every pair, except among
+    pairs whose losses tie to rounding.) The one-Newton-step model becomes the starting
+    point of the next step, so the batch accounts for its own members: a second sample
+    that would repeat the first one's correction no longer looks as good as alone.
 
     Up to :data:`salutary.influence.NEWTON_MAX_PARAMS` parameters (25,000: 1,024
     features and 20 classes; 5 GB) each round builds and factorizes the dense Hessian
